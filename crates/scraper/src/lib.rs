@@ -1,0 +1,1 @@
+//! Kubelet scraping: fetch each node's resource metrics and decode them into a metric batch.

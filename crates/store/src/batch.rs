@@ -1,0 +1,77 @@
+//! What one scrape cycle produces: one point per node and per container.
+
+use std::collections::HashMap;
+use std::fmt;
+
+/// An instant as nanoseconds since the Unix epoch. `Timestamp::ZERO` stands for Go's zero time
+/// (unknown), which sorts before every real sample.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Timestamp(pub i64);
+
+impl Timestamp {
+    /// The unknown instant.
+    pub const ZERO: Timestamp = Timestamp(0);
+
+    /// From milliseconds since the epoch, as Prometheus text carries them.
+    pub const fn from_unix_millis(ms: i64) -> Self {
+        Timestamp(ms.saturating_mul(1_000_000))
+    }
+
+    /// Nanoseconds since the epoch.
+    pub const fn as_unix_nanos(self) -> i64 {
+        self.0
+    }
+
+    /// Whether this is the unknown instant.
+    pub const fn is_zero(self) -> bool {
+        self.0 == 0
+    }
+}
+
+/// One sample of a node or a container, as the kubelet reported it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct MetricsPoint {
+    /// When the node or container started; `ZERO` when the kubelet did not say.
+    pub start_time: Timestamp,
+    /// When the kubelet took the sample (or when the scrape started, if it gave no time).
+    pub timestamp: Timestamp,
+    /// Cumulative CPU time in nanoseconds (core-nanoseconds).
+    pub cumulative_cpu_ns: u64,
+    /// Working set in bytes.
+    pub memory_bytes: u64,
+    /// Swap in use in bytes, when the kubelet reports it.
+    pub swap_bytes: Option<u64>,
+}
+
+/// A pod's identity in the batch and in the store.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct PodRef {
+    pub namespace: String,
+    pub name: String,
+}
+
+impl PodRef {
+    pub fn new(namespace: impl Into<String>, name: impl Into<String>) -> Self {
+        PodRef { namespace: namespace.into(), name: name.into() }
+    }
+}
+
+impl fmt::Display for PodRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.namespace, self.name)
+    }
+}
+
+/// One container's sample inside a pod.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ContainerPoint {
+    pub name: String,
+    pub point: MetricsPoint,
+}
+
+/// Everything one scrape cycle collected, keyed by Node object name and by pod.
+#[derive(Clone, Debug, Default)]
+pub struct MetricsBatch {
+    pub nodes: HashMap<String, MetricsPoint>,
+    pub pods: HashMap<PodRef, Vec<ContainerPoint>>,
+}

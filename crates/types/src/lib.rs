@@ -1,0 +1,1 @@
+//! Wire types of `metrics.k8s.io/v1beta1` and the Go formatting rules they depend on.
