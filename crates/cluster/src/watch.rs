@@ -1,0 +1,372 @@
+//! The two watches (Nodes; metadata of Running Pods) and the state they maintain.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+use futures_util::StreamExt;
+use k8s_openapi::api::core::v1::{Node, Pod};
+use kube::core::PartialObjectMeta;
+use kube::runtime::WatchStreamExt;
+use kube::runtime::watcher::{self, Event};
+use kube::{Api, Client};
+use tokio_util::sync::CancellationToken;
+
+use crate::mirror::Mirror;
+use crate::node::NodeInfo;
+use crate::pod::{LabelInterner, PodIndex, PodInfo};
+
+/// Errors of the cluster watches.
+#[derive(Debug, thiserror::Error)]
+pub enum WatchError {
+    /// The watches were stopped before both had listed everything once.
+    #[error("stopped before the node and pod caches synced")]
+    Cancelled,
+}
+
+/// Nodes and Running Pods as the API server last reported them.
+#[derive(Debug, Default)]
+pub struct ClusterState {
+    nodes: Mirror<String, Arc<NodeInfo>>,
+    pods: Mirror<String, BTreeMap<String, PodInfo>>,
+    /// Only the pod watch task interns; the mutex is uncontended.
+    interner: Mutex<LabelInterner>,
+    synced: tokio::sync::Notify,
+}
+
+/// Server-side filter of the pod watch: upstream serves Running pods only.
+const RUNNING_PODS: &str = "status.phase=Running";
+
+impl ClusterState {
+    /// Starts both watches on `client`; they run until `cancel` fires, retrying with backoff.
+    pub fn watch(client: Client, cancel: CancellationToken) -> Arc<ClusterState> {
+        let state = Arc::new(ClusterState::default());
+        tokio::spawn(Self::run_node_watch(
+            Arc::clone(&state),
+            client.clone(),
+            cancel.clone(),
+        ));
+        tokio::spawn(Self::run_pod_watch(Arc::clone(&state), client, cancel));
+        state
+    }
+
+    /// Waits until both watches have delivered one complete listing.
+    pub async fn wait_synced(&self, cancel: &CancellationToken) -> Result<(), WatchError> {
+        loop {
+            let notified = self.synced.notified();
+            if self.is_synced() {
+                return Ok(());
+            }
+            tokio::select! {
+                _ = notified => {}
+                _ = cancel.cancelled() => return Err(WatchError::Cancelled),
+            }
+        }
+    }
+
+    pub fn is_synced(&self) -> bool {
+        self.nodes_synced() && self.pods_synced()
+    }
+
+    pub fn nodes_synced(&self) -> bool {
+        self.nodes.is_synced()
+    }
+
+    pub fn pods_synced(&self) -> bool {
+        self.pods.is_synced()
+    }
+
+    /// All known nodes, by name.
+    pub fn nodes(&self) -> Vec<Arc<NodeInfo>> {
+        self.nodes.read().values().cloned().collect()
+    }
+
+    pub fn node(&self, name: &str) -> Option<Arc<NodeInfo>> {
+        self.nodes.read().get(name).cloned()
+    }
+
+    pub fn pod(&self, namespace: &str, name: &str) -> Option<PodInfo> {
+        self.pods
+            .read()
+            .get(namespace)
+            .and_then(|pods| pods.get(name))
+            .cloned()
+    }
+
+    /// Runs `read` over the Running pods, by namespace then name, without copying them.
+    /// Keep `read` short: the pod watch waits for it.
+    pub fn with_pods<R>(&self, read: impl FnOnce(&PodIndex) -> R) -> R {
+        read(&self.pods.read())
+    }
+
+    pub fn pod_count(&self) -> usize {
+        self.pods.read().values().map(BTreeMap::len).sum()
+    }
+
+    /// Applies one Node watch event. Public so tests can drive the state without an API server.
+    pub fn apply_node_event(
+        &self,
+        event: Event<Node>,
+        init_buffer: &mut BTreeMap<String, Arc<NodeInfo>>,
+    ) {
+        match event {
+            Event::Init => init_buffer.clear(),
+            Event::InitApply(node) => {
+                if let Some(info) = NodeInfo::from_node(&node) {
+                    init_buffer.insert(info.name.clone(), Arc::new(info));
+                }
+            }
+            Event::InitDone => {
+                self.nodes.replace_all(std::mem::take(init_buffer));
+                self.synced.notify_waiters();
+            }
+            Event::Apply(node) => {
+                if let Some(info) = NodeInfo::from_node(&node) {
+                    self.nodes.write().insert(info.name.clone(), Arc::new(info));
+                }
+            }
+            Event::Delete(node) => {
+                if let Some(name) = node.metadata.name.as_deref() {
+                    self.nodes.write().remove(name);
+                }
+            }
+        }
+    }
+
+    /// Applies one Pod metadata watch event. Public so tests can drive the state without an API server.
+    pub fn apply_pod_event(
+        &self,
+        event: Event<PartialObjectMeta<Pod>>,
+        init_buffer: &mut PodIndex,
+    ) {
+        match event {
+            Event::Init => init_buffer.clear(),
+            Event::InitApply(pod) => {
+                if let Some((namespace, name, info)) = self.pod_info(pod) {
+                    init_buffer.entry(namespace).or_default().insert(name, info);
+                }
+            }
+            Event::InitDone => {
+                self.pods.replace_all(std::mem::take(init_buffer));
+                self.synced.notify_waiters();
+            }
+            Event::Apply(pod) => {
+                if let Some((namespace, name, info)) = self.pod_info(pod) {
+                    self.pods
+                        .write()
+                        .entry(namespace)
+                        .or_default()
+                        .insert(name, info);
+                }
+            }
+            Event::Delete(pod) => {
+                let (Some(namespace), Some(name)) = (pod.metadata.namespace, pod.metadata.name)
+                else {
+                    return;
+                };
+                let mut pods = self.pods.write();
+                if let Some(in_namespace) = pods.get_mut(&namespace) {
+                    in_namespace.remove(&name);
+                    if in_namespace.is_empty() {
+                        pods.remove(&namespace);
+                    }
+                }
+            }
+        }
+    }
+
+    fn pod_info(&self, pod: PartialObjectMeta<Pod>) -> Option<(String, String, PodInfo)> {
+        let metadata = pod.metadata;
+        let labels = metadata.labels.unwrap_or_default();
+        let labels = self
+            .interner
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .intern(labels);
+        Some((metadata.namespace?, metadata.name?, PodInfo { labels }))
+    }
+
+    async fn run_node_watch(state: Arc<ClusterState>, client: Client, cancel: CancellationToken) {
+        let stream =
+            watcher(Api::<Node>::all(client), watcher::Config::default()).default_backoff();
+        let mut init_buffer = BTreeMap::new();
+        Self::drive(stream, "nodes", &cancel, |event| {
+            state.apply_node_event(event, &mut init_buffer)
+        })
+        .await;
+    }
+
+    async fn run_pod_watch(state: Arc<ClusterState>, client: Client, cancel: CancellationToken) {
+        let api = Api::<PartialObjectMeta<Pod>>::all(client);
+        let stream =
+            watcher(api, watcher::Config::default().fields(RUNNING_PODS)).default_backoff();
+        let mut init_buffer = PodIndex::new();
+        Self::drive(stream, "pods", &cancel, |event| {
+            state.apply_pod_event(event, &mut init_buffer)
+        })
+        .await;
+    }
+
+    async fn drive<K>(
+        stream: impl futures_util::Stream<Item = Result<Event<K>, watcher::Error>>,
+        kind: &'static str,
+        cancel: &CancellationToken,
+        mut apply: impl FnMut(Event<K>),
+    ) {
+        let mut stream = std::pin::pin!(stream);
+        loop {
+            let next = tokio::select! {
+                next = stream.next() => next,
+                _ = cancel.cancelled() => return,
+            };
+            match next {
+                Some(Ok(event)) => apply(event),
+                // The watcher recovers by itself (relisting if needed); the backoff spaces retries.
+                Some(Err(error)) => tracing::warn!(%kind, %error, "watch failed; retrying"),
+                None => return,
+            }
+        }
+    }
+}
+
+fn watcher<K>(
+    api: Api<K>,
+    config: watcher::Config,
+) -> impl futures_util::Stream<Item = Result<Event<K>, watcher::Error>>
+where
+    K: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug + Send + 'static,
+{
+    watcher::watcher(api, config)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn node(name: &str, labels: serde_json::Value) -> Node {
+        serde_json::from_value(serde_json::json!({"metadata": {"name": name, "labels": labels}}))
+            .unwrap()
+    }
+
+    fn pod(namespace: &str, name: &str, app: &str) -> PartialObjectMeta<Pod> {
+        serde_json::from_value(serde_json::json!({
+            "apiVersion": "meta.k8s.io/v1", "kind": "PartialObjectMetadata",
+            "metadata": {"namespace": namespace, "name": name, "labels": {"app": app}}
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn relist_replaces_everything_at_once() {
+        let state = ClusterState::default();
+        let mut buffer = BTreeMap::new();
+        state.apply_node_event(Event::Init, &mut buffer);
+        state.apply_node_event(
+            Event::InitApply(node("b", serde_json::json!({}))),
+            &mut buffer,
+        );
+        state.apply_node_event(
+            Event::InitApply(node("a", serde_json::json!({}))),
+            &mut buffer,
+        );
+        assert!(
+            state.nodes().is_empty(),
+            "a half-done listing is not visible"
+        );
+        assert!(!state.nodes_synced());
+        state.apply_node_event(Event::InitDone, &mut buffer);
+        let names: Vec<_> = state.nodes().iter().map(|n| n.name.clone()).collect();
+        assert_eq!(names, ["a", "b"]);
+        assert!(state.nodes_synced());
+
+        // A later relist drops nodes it does not mention.
+        state.apply_node_event(Event::Init, &mut buffer);
+        state.apply_node_event(
+            Event::InitApply(node("c", serde_json::json!({}))),
+            &mut buffer,
+        );
+        state.apply_node_event(Event::InitDone, &mut buffer);
+        let names: Vec<_> = state.nodes().iter().map(|n| n.name.clone()).collect();
+        assert_eq!(names, ["c"]);
+    }
+
+    #[test]
+    fn node_updates_and_deletes_apply_immediately() {
+        let state = ClusterState::default();
+        let mut buffer = BTreeMap::new();
+        state.apply_node_event(
+            Event::Apply(node("a", serde_json::json!({"zone": "1"}))),
+            &mut buffer,
+        );
+        state.apply_node_event(
+            Event::Apply(node("a", serde_json::json!({"zone": "2"}))),
+            &mut buffer,
+        );
+        assert_eq!(
+            state
+                .node("a")
+                .unwrap()
+                .labels
+                .get("zone")
+                .map(String::as_str),
+            Some("2")
+        );
+        state.apply_node_event(Event::Delete(node("a", serde_json::json!({}))), &mut buffer);
+        assert!(state.node("a").is_none());
+    }
+
+    #[test]
+    fn pods_are_indexed_by_namespace_then_name_with_shared_labels() {
+        let state = ClusterState::default();
+        let mut buffer = PodIndex::new();
+        state.apply_pod_event(Event::Init, &mut buffer);
+        for (namespace, name) in [("ns2", "x"), ("ns1", "b"), ("ns1", "a")] {
+            state.apply_pod_event(Event::InitApply(pod(namespace, name, "web")), &mut buffer);
+        }
+        state.apply_pod_event(Event::InitDone, &mut buffer);
+        let order = state.with_pods(|pods| {
+            pods.iter()
+                .flat_map(|(ns, in_ns)| in_ns.keys().map(move |name| format!("{ns}/{name}")))
+                .collect::<Vec<_>>()
+        });
+        assert_eq!(order, ["ns1/a", "ns1/b", "ns2/x"]);
+        let a = state.pod("ns1", "a").unwrap();
+        let x = state.pod("ns2", "x").unwrap();
+        assert!(Arc::ptr_eq(&a.labels, &x.labels));
+
+        state.apply_pod_event(Event::Delete(pod("ns2", "x", "web")), &mut buffer);
+        assert!(state.pod("ns2", "x").is_none());
+        assert_eq!(
+            state.with_pods(|pods| pods.len()),
+            1,
+            "empty namespaces are dropped"
+        );
+        assert_eq!(state.pod_count(), 2);
+    }
+
+    #[tokio::test]
+    async fn wait_synced_returns_once_both_watches_listed() {
+        let state = Arc::new(ClusterState::default());
+        let cancel = CancellationToken::new();
+        let waiter = tokio::spawn({
+            let state = Arc::clone(&state);
+            let cancel = cancel.clone();
+            async move { state.wait_synced(&cancel).await }
+        });
+        state.apply_node_event(Event::InitDone, &mut BTreeMap::new());
+        tokio::task::yield_now().await;
+        assert!(!waiter.is_finished());
+        state.apply_pod_event(Event::InitDone, &mut PodIndex::new());
+        assert!(waiter.await.unwrap().is_ok());
+    }
+
+    #[tokio::test]
+    async fn wait_synced_gives_up_when_cancelled() {
+        let state = ClusterState::default();
+        let cancel = CancellationToken::new();
+        cancel.cancel();
+        assert!(matches!(
+            state.wait_synced(&cancel).await,
+            Err(WatchError::Cancelled)
+        ));
+    }
+}
