@@ -52,7 +52,10 @@ pub struct PodRef {
 
 impl PodRef {
     pub fn new(namespace: impl Into<String>, name: impl Into<String>) -> Self {
-        PodRef { namespace: namespace.into(), name: name.into() }
+        PodRef {
+            namespace: namespace.into(),
+            name: name.into(),
+        }
     }
 }
 

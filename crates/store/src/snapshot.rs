@@ -1,0 +1,268 @@
+//! One scrape cycle's complete, immutable view: what the API reads, and what the next cycle
+//! builds on.
+//!
+//! Layout is chosen for reads of whole lists and for memory: nodes and pods live in vectors
+//! sorted by name and by (namespace, name), so lists come out in API order without sorting and a
+//! namespace is a contiguous range; all containers live in one flat vector that each pod indexes
+//! into, instead of one allocation per pod.
+
+use std::fmt;
+use std::ops::Range;
+use std::sync::Arc;
+
+use crate::batch::{MetricsPoint, Timestamp};
+use crate::usage::{ContainerUsage, NodeUsage, Sample, UsageError, resource_usage};
+
+/// The last point of a node or container and, when history allows a rate, the older sample to
+/// compute it against.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Series {
+    pub(crate) last: MetricsPoint,
+    pub(crate) prev: Option<Sample>,
+}
+
+impl Series {
+    /// `None` without an older sample; otherwise the usage or why it cannot be computed.
+    pub(crate) fn usage(&self) -> Option<Result<NodeUsage, UsageError>> {
+        self.prev
+            .as_ref()
+            .map(|prev| resource_usage(&self.last, prev))
+    }
+}
+
+#[derive(Debug)]
+pub(crate) struct NodeEntry {
+    pub(crate) name: Arc<str>,
+    pub(crate) series: Series,
+}
+
+#[derive(Debug)]
+pub(crate) struct ContainerEntry {
+    pub(crate) name: Arc<str>,
+    pub(crate) series: Series,
+}
+
+/// The pod-level time that the API reports: the timestamp and window of the successful
+/// container with the earliest timestamp, or zeros when none succeeded.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct PodTime {
+    pub(crate) timestamp: Timestamp,
+    pub(crate) window_ns: i64,
+}
+
+#[derive(Debug)]
+pub(crate) struct PodEntry {
+    pub(crate) namespace: Arc<str>,
+    pub(crate) name: Arc<str>,
+    /// This pod's containers in [`Snapshot::containers`], sorted by name.
+    pub(crate) containers: Range<usize>,
+    /// `Some` only when every container has an older sample, i.e. when the pod is served.
+    pub(crate) served: Option<PodTime>,
+}
+
+/// Counts fixed when the snapshot is built, so that gauges and readiness cost nothing to read.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Counts {
+    pub(crate) node_points: usize,
+    pub(crate) pods_with_prev: usize,
+    pub(crate) container_points: usize,
+    pub(crate) servable_nodes: usize,
+    pub(crate) servable_pods: usize,
+}
+
+/// Whether the store has history to serve, judged like upstream from the stored older samples
+/// (not from whether a rate can be computed: a node whose CPU counter went backwards still
+/// counts).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Readiness {
+    /// At least one node has an older sample.
+    pub nodes: bool,
+    /// At least one pod has a container with an older sample.
+    pub pods: bool,
+}
+
+impl Readiness {
+    /// Both node and pod metrics are available (upstream's `metric-storage-ready`).
+    pub fn is_ready(self) -> bool {
+        self.nodes && self.pods
+    }
+}
+
+/// One scrape cycle's state, shared read-only between the API's requests.
+///
+/// Only servable items are visible through the read methods: a node or pod without a computable
+/// usage is absent, as upstream omits it from lists and answers 404 on get.
+#[derive(Default)]
+pub struct Snapshot {
+    /// Sorted by name.
+    pub(crate) nodes: Vec<NodeEntry>,
+    /// Sorted by (namespace, name).
+    pub(crate) pods: Vec<PodEntry>,
+    /// Grouped by pod, in pod order; each pod's group is sorted by container name.
+    pub(crate) containers: Vec<ContainerEntry>,
+    pub(crate) counts: Counts,
+}
+
+impl fmt::Debug for Snapshot {
+    // The full contents run to tens of thousands of entries; counts are what a log line needs.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Snapshot")
+            .field("nodes", &self.nodes.len())
+            .field("pods", &self.pods.len())
+            .field("containers", &self.containers.len())
+            .field("counts", &self.counts)
+            .finish()
+    }
+}
+
+impl Snapshot {
+    /// The usage of node `name`, if it can be served.
+    pub fn node(&self, name: &str) -> Option<NodeUsage> {
+        let index = self
+            .nodes
+            .binary_search_by(|node| (*node.name).cmp(name))
+            .ok()?;
+        self.nodes[index].series.usage()?.ok()
+    }
+
+    /// Every servable node with its usage, sorted by name.
+    pub fn nodes(&self) -> impl Iterator<Item = (&str, NodeUsage)> + '_ {
+        self.nodes
+            .iter()
+            .filter_map(|node| Some((&*node.name, node.series.usage()?.ok()?)))
+    }
+
+    /// The usage of pod `namespace/name`, if it can be served.
+    pub fn pod(&self, namespace: &str, name: &str) -> Option<PodUsage<'_>> {
+        let index = self
+            .pods
+            .binary_search_by(|pod| (&*pod.namespace, &*pod.name).cmp(&(namespace, name)))
+            .ok()?;
+        self.servable(&self.pods[index])
+    }
+
+    /// Every servable pod, sorted by namespace, then name.
+    pub fn pods(&self) -> impl Iterator<Item = PodUsage<'_>> + '_ {
+        self.pods.iter().filter_map(|pod| self.servable(pod))
+    }
+
+    /// The servable pods of one namespace, sorted by name. Costs a binary search, not a scan.
+    pub fn pods_in_namespace<'a>(
+        &'a self,
+        namespace: &str,
+    ) -> impl Iterator<Item = PodUsage<'a>> + 'a {
+        let start = self.pods.partition_point(|pod| &*pod.namespace < namespace);
+        let len = self.pods[start..].partition_point(|pod| &*pod.namespace == namespace);
+        self.pods[start..start + len]
+            .iter()
+            .filter_map(|pod| self.servable(pod))
+    }
+
+    /// How many nodes [`Snapshot::nodes`] yields.
+    pub fn servable_node_count(&self) -> usize {
+        self.counts.servable_nodes
+    }
+
+    /// How many pods [`Snapshot::pods`] yields.
+    pub fn servable_pod_count(&self) -> usize {
+        self.counts.servable_pods
+    }
+
+    /// Node and pod readiness.
+    pub fn readiness(&self) -> Readiness {
+        Readiness {
+            nodes: self.counts.node_points > 0,
+            pods: self.counts.pods_with_prev > 0,
+        }
+    }
+
+    /// At least one node and one pod have history (upstream's `metric-storage-ready` check).
+    pub fn is_ready(&self) -> bool {
+        self.readiness().is_ready()
+    }
+
+    /// At least one node has an older sample.
+    pub fn node_ready(&self) -> bool {
+        self.readiness().nodes
+    }
+
+    /// At least one pod has a container with an older sample.
+    pub fn pod_ready(&self) -> bool {
+        self.readiness().pods
+    }
+
+    /// Nodes with an older sample: the `storage_points{type="node"}` gauge.
+    pub fn node_points(&self) -> usize {
+        self.counts.node_points
+    }
+
+    /// Containers with an older sample, over all pods: the `storage_points{type="container"}`
+    /// gauge.
+    pub fn container_points(&self) -> usize {
+        self.counts.container_points
+    }
+
+    fn servable<'a>(&'a self, pod: &'a PodEntry) -> Option<PodUsage<'a>> {
+        let time = pod.served?;
+        let containers = self.containers.get(pod.containers.clone())?;
+        Some(PodUsage {
+            namespace: &pod.namespace,
+            name: &pod.name,
+            time,
+            containers,
+        })
+    }
+}
+
+/// A servable pod as the API reports it, borrowing its names from the snapshot.
+#[derive(Clone, Copy)]
+pub struct PodUsage<'a> {
+    namespace: &'a str,
+    name: &'a str,
+    time: PodTime,
+    containers: &'a [ContainerEntry],
+}
+
+impl fmt::Debug for PodUsage<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PodUsage")
+            .field("namespace", &self.namespace)
+            .field("name", &self.name)
+            .field("timestamp", &self.time.timestamp)
+            .field("window_ns", &self.time.window_ns)
+            .field("containers", &self.containers().collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+impl<'a> PodUsage<'a> {
+    /// The pod's namespace.
+    pub fn namespace(&self) -> &'a str {
+        self.namespace
+    }
+
+    /// The pod's name.
+    pub fn name(&self) -> &'a str {
+        self.name
+    }
+
+    /// The timestamp of the successful container with the earliest timestamp (the first by name
+    /// on a tie); [`Timestamp::ZERO`] when no container's usage could be computed.
+    pub fn timestamp(&self) -> Timestamp {
+        self.time.timestamp
+    }
+
+    /// The window of that same container (not a minimum or maximum over containers); 0 when no
+    /// container's usage could be computed.
+    pub fn window_ns(&self) -> i64 {
+        self.time.window_ns
+    }
+
+    /// Each container whose usage could be computed, sorted by name. Containers whose counters
+    /// went backwards are left out, so this can be empty while the pod is still served.
+    pub fn containers(&self) -> impl Iterator<Item = (&'a str, ContainerUsage)> + 'a {
+        self.containers
+            .iter()
+            .filter_map(|container| Some((&*container.name, container.series.usage()?.ok()?)))
+    }
+}
