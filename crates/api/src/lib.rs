@@ -1,0 +1,68 @@
+//! The HTTP face of metrics-server: HTTPS serving plus the delegated authentication and
+//! authorization an aggregated Kubernetes apiserver must put in front of every request.
+//!
+//! Requests travel kubelet → scraper → store → **this crate**. The metrics routes themselves
+//! (discovery, nodes, pods, health, `/metrics`) are plain [`axum::Router`]s built elsewhere
+//! (`routes/`); this crate wraps them:
+//!
+//! ```text
+//!   TLS (rustls, h2 + http/1.1, client cert requested but not required)      serving/
+//!     → request info (resource vs non-resource, verb, namespace, name…)      request_info
+//!     → authentication: front-proxy headers → x509 → TokenReview → anonymous authn/
+//!     → authorization: system:masters → always-allow paths → SAR            authz/
+//!     → the wrapped router, with UserInfo + RequestInfo as extensions
+//! ```
+//!
+//! Entry points:
+//! - [`ServingConfig`] (flags `--secure-port`, `--tls-*`, `--cert-dir`…) with
+//!   [`ServingConfig::validate`] reporting every bad flag at once;
+//! - [`DelegatedSecurity::start`] builds the authenticator (CA pools from flags or the
+//!   `kube-system/extension-apiserver-authentication` ConfigMap, watched live) and the
+//!   authorizer, and [`DelegatedSecurity::protect`] wraps a router;
+//! - [`SecureServer`] binds and serves the protected router until a
+//!   [`CancellationToken`](tokio_util::sync::CancellationToken) fires; [`serve`] does
+//!   protect + bind + serve in one call.
+//!
+//! The contract is the Go generic apiserver's (see `protocols.md` §4 in the shared reference);
+//! each module says where it departs from it and why.
+
+pub mod authn;
+pub mod authz;
+mod delegated;
+pub mod error;
+mod filter;
+pub mod metrics;
+mod percent;
+pub mod request_info;
+pub mod serving;
+
+use std::sync::Arc;
+
+use tokio_util::sync::CancellationToken;
+
+pub use authn::{AuthenticationConfig, RequestHeaderOptions, UserInfo};
+pub use authz::AuthorizationConfig;
+pub use error::{SecurityError, ServeError, ServingConfigError, ServingConfigErrors};
+pub use filter::DelegatedSecurity;
+pub use metrics::SecurityMetrics;
+pub use request_info::RequestInfo;
+pub use serving::{PeerInfo, SecureServer, ServingConfig, install_default_crypto_provider};
+
+/// Serves `router` over HTTPS with authentication and authorization in front until
+/// `shutdown` fires, then drains open connections for at most
+/// [`ServingConfig::shutdown_timeout`].
+///
+/// This is [`DelegatedSecurity::protect`] followed by [`SecureServer::bind`] and
+/// [`SecureServer::serve`]; call those directly to learn the bound address first.
+pub async fn serve(
+    router: axum::Router,
+    serving: &ServingConfig,
+    security: Arc<DelegatedSecurity>,
+    shutdown: CancellationToken,
+) -> Result<(), ServeError> {
+    let app = security.protect(router);
+    SecureServer::bind(serving)
+        .await?
+        .serve(app, shutdown)
+        .await
+}

@@ -1,0 +1,232 @@
+//! The accept loop: TLS handshakes (each with a deadline, none blocking the loop), one
+//! hyper-util `auto` connection per client (HTTP/2 or HTTP/1.1), the peer's certificate
+//! chain attached to every request, and a graceful drain on shutdown.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto::Builder;
+use hyper_util::server::graceful::{GracefulShutdown, Watcher};
+use rustls::ServerConfig;
+use rustls::pki_types::CertificateDer;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::task::JoinSet;
+use tokio_rustls::TlsAcceptor;
+use tokio_util::sync::CancellationToken;
+use tower::ServiceExt;
+
+use super::certificate::{CertKeyFiles, ReloadingCertificate};
+use super::client_cert::RequestClientCert;
+use super::{PeerInfo, ServingConfig, self_signed};
+use crate::error::ServeError;
+
+/// Pause after a failed `accept` (e.g. out of file descriptors) so the loop does not spin.
+const ACCEPT_ERROR_BACKOFF: Duration = Duration::from_millis(100);
+/// hyper's slow-header protection for HTTP/1.1.
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A bound HTTPS listener, ready to serve.
+pub struct SecureServer {
+    listener: TcpListener,
+    local_addr: SocketAddr,
+    shared: Arc<ConnectionSettings>,
+    certificate: Arc<ReloadingCertificate>,
+    cert_files: CertKeyFiles,
+    cert_reload_interval: Duration,
+    shutdown_timeout: Duration,
+}
+
+/// What every connection task needs.
+struct ConnectionSettings {
+    acceptor: TlsAcceptor,
+    http: Builder<TokioExecutor>,
+    handshake_timeout: Duration,
+}
+
+impl std::fmt::Debug for SecureServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SecureServer")
+            .field("local_addr", &self.local_addr)
+            .field("cert_files", &self.cert_files)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SecureServer {
+    /// Validates `config`, loads (or creates, in `--cert-dir`) the serving certificate and
+    /// binds the listening socket.
+    pub async fn bind(config: &ServingConfig) -> Result<SecureServer, ServeError> {
+        let tls = config.tls_settings()?;
+        let cert_files = match (&config.tls_cert_file, &config.tls_private_key_file) {
+            (Some(cert), Some(key)) => CertKeyFiles {
+                cert: cert.clone(),
+                key: key.clone(),
+            },
+            _ => self_signed::ensure_pair(&config.cert_dir)?,
+        };
+        let certificate = Arc::new(ReloadingCertificate::load(
+            cert_files.clone(),
+            tls.provider.clone(),
+        )?);
+
+        let mut server_config = ServerConfig::builder_with_provider(tls.provider.clone())
+            .with_protocol_versions(tls.versions)?
+            .with_client_cert_verifier(Arc::new(RequestClientCert::new(&tls.provider)))
+            .with_cert_resolver(certificate.clone());
+        server_config.alpn_protocols = if config.disable_http2 {
+            vec![b"http/1.1".to_vec()]
+        } else {
+            vec![b"h2".to_vec(), b"http/1.1".to_vec()]
+        };
+
+        let mut http = Builder::new(TokioExecutor::new());
+        http.http1()
+            .timer(TokioTimer::new())
+            .header_read_timeout(HEADER_READ_TIMEOUT);
+        http.http2().timer(TokioTimer::new());
+        if config.http2_max_streams_per_connection > 0 {
+            http.http2()
+                .max_concurrent_streams(config.http2_max_streams_per_connection);
+        }
+        if config.disable_http2 {
+            http = http.http1_only();
+        }
+
+        let address = config.socket_addr();
+        let listener = TcpListener::bind(address)
+            .await
+            .map_err(|source| ServeError::Bind { address, source })?;
+        let local_addr = listener
+            .local_addr()
+            .map_err(|source| ServeError::Bind { address, source })?;
+        Ok(SecureServer {
+            listener,
+            local_addr,
+            shared: Arc::new(ConnectionSettings {
+                acceptor: TlsAcceptor::from(Arc::new(server_config)),
+                http,
+                handshake_timeout: config.handshake_timeout,
+            }),
+            certificate,
+            cert_files,
+            cert_reload_interval: config.cert_reload_interval,
+            shutdown_timeout: config.shutdown_timeout,
+        })
+    }
+
+    /// The address actually bound (useful with port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// The serving certificate file in use (the generated one with `--cert-dir`).
+    pub fn cert_file(&self) -> &Path {
+        &self.cert_files.cert
+    }
+
+    /// Serves `app` until `shutdown` fires, then stops accepting, lets open connections
+    /// finish for up to the shutdown timeout and closes whatever is left.
+    pub async fn serve(self, app: Router, shutdown: CancellationToken) -> Result<(), ServeError> {
+        let reload = tokio::spawn(
+            self.certificate
+                .clone()
+                .poll(self.cert_reload_interval, shutdown.child_token()),
+        );
+        let graceful = GracefulShutdown::new();
+        let mut connections = JoinSet::new();
+        tracing::info!(address = %self.local_addr, "serving securely");
+        loop {
+            tokio::select! {
+                () = shutdown.cancelled() => break,
+                // Reap finished connection tasks so the set does not grow forever.
+                Some(_) = connections.join_next(), if !connections.is_empty() => {}
+                accepted = self.listener.accept() => match accepted {
+                    Ok((tcp, remote_addr)) => {
+                        connections.spawn(serve_connection(
+                            tcp,
+                            remote_addr,
+                            self.shared.clone(),
+                            app.clone(),
+                            graceful.watcher(),
+                            shutdown.clone(),
+                        ));
+                    }
+                    Err(error) => {
+                        tracing::warn!(%error, "accepting a connection failed");
+                        tokio::time::sleep(ACCEPT_ERROR_BACKOFF).await;
+                    }
+                },
+            }
+        }
+        drop(self.listener);
+        tracing::info!(
+            open = graceful.count(),
+            "shutting down: draining connections"
+        );
+        if tokio::time::timeout(self.shutdown_timeout, graceful.shutdown())
+            .await
+            .is_err()
+        {
+            tracing::warn!(timeout = ?self.shutdown_timeout, "closing connections still open after the shutdown timeout");
+        }
+        connections.shutdown().await;
+        // The reload task ends with `shutdown`; a panic inside it is not worth failing over.
+        let _ = reload.await;
+        Ok(())
+    }
+}
+
+async fn serve_connection(
+    tcp: TcpStream,
+    remote_addr: SocketAddr,
+    shared: Arc<ConnectionSettings>,
+    app: Router,
+    watcher: Watcher,
+    shutdown: CancellationToken,
+) {
+    // Small request/response exchanges: do not wait to coalesce packets.
+    let _ = tcp.set_nodelay(true);
+    let handshake = tokio::time::timeout(shared.handshake_timeout, shared.acceptor.accept(tcp));
+    let tls = tokio::select! {
+        () = shutdown.cancelled() => return,
+        result = handshake => match result {
+            Ok(Ok(tls)) => tls,
+            Ok(Err(error)) => {
+                tracing::debug!(%remote_addr, %error, "TLS handshake failed");
+                return;
+            }
+            Err(_) => {
+                tracing::debug!(%remote_addr, "TLS handshake timed out");
+                return;
+            }
+        },
+    };
+    if shutdown.is_cancelled() {
+        return;
+    }
+    let peer = PeerInfo {
+        remote_addr,
+        certificates: tls
+            .get_ref()
+            .1
+            .peer_certificates()
+            .map(Arc::<[CertificateDer<'static>]>::from)
+            .unwrap_or_else(|| Arc::from(Vec::new())),
+    };
+    let service = hyper::service::service_fn(move |mut request: http::Request<Incoming>| {
+        request.extensions_mut().insert(peer.clone());
+        app.clone().oneshot(request)
+    });
+    let connection = shared
+        .http
+        .serve_connection_with_upgrades(TokioIo::new(tls), service)
+        .into_owned();
+    if let Err(error) = watcher.watch(connection).await {
+        tracing::debug!(%remote_addr, %error, "connection ended with an error");
+    }
+}
