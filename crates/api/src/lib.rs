@@ -34,6 +34,7 @@ mod filter;
 pub mod metrics;
 mod percent;
 pub mod request_info;
+pub mod routes;
 pub mod serving;
 
 use std::sync::Arc;

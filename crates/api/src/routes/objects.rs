@@ -1,0 +1,277 @@
+//! `NodeMetrics` and `PodMetrics`: get and list, as JSON or as a server-side Table.
+//!
+//! Objects come from the cluster's watches (names, labels, existence) joined with the store's
+//! snapshot (usage). As upstream: lists silently omit objects without metrics, gets answer 404
+//! with a message that says whether the object or only its metrics is missing, lists are sorted
+//! (nodes by name, pods by namespace then name), and `creationTimestamp` is the request time.
+
+use std::borrow::Cow;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderMap, header};
+use axum::response::Response;
+use cluster_state::{NodeInfo, PodInfo};
+use metric_store::{PodUsage, Usage as StoredUsage};
+use metrics_types::negotiate::{ObjectOutput, negotiate_object_output};
+use metrics_types::status::Status;
+use metrics_types::table::{Table, TableOptions};
+use metrics_types::v1beta1::{
+    ContainerMetrics, GROUP, ListStream, MetricsObject, NodeMetrics, ObjectMeta, PodMetrics, Usage,
+};
+use serde::Serialize;
+
+use super::MetricsApi;
+use super::query::ListQuery;
+use super::response;
+
+/// How to write this request's answer.
+struct Rendering {
+    output: ObjectOutput,
+    pretty: bool,
+    query: ListQuery,
+}
+
+impl Rendering {
+    /// Decodes the query and negotiates the representation, or the error to answer with.
+    fn negotiate(raw_query: Option<&str>, headers: &HeaderMap) -> Result<Rendering, Box<Response>> {
+        let query =
+            ListQuery::parse(raw_query).map_err(|status| Box::new(response::status(status)))?;
+        let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok());
+        let negotiated = negotiate_object_output(accept).ok_or_else(|| {
+            Box::new(response::status(Status::not_acceptable(&[
+                "application/json",
+            ])))
+        })?;
+        let pretty = negotiated.pretty || response::wants_pretty(query.pretty.as_deref(), headers);
+        Ok(Rendering {
+            output: negotiated.output,
+            pretty,
+            query,
+        })
+    }
+
+    /// Writes a list (or its Table) straight from an iterator, without collecting it.
+    fn list<T, I>(&self, items: I) -> Response
+    where
+        T: MetricsObject,
+        I: IntoIterator<Item = T>,
+    {
+        match self.output {
+            ObjectOutput::Json => response::json(&ListStream::<T, _>::new(items), self.pretty),
+            ObjectOutput::Table(version) => {
+                let options = TableOptions {
+                    version,
+                    include_object: self.query.include_object,
+                };
+                response::json(&Table::<T, _>::new(items, options), self.pretty)
+            }
+        }
+    }
+
+    fn single<T: MetricsObject + Serialize>(&self, item: T) -> Response {
+        match self.output {
+            ObjectOutput::Json => response::json(&item, self.pretty),
+            ObjectOutput::Table(_) => self.list(std::iter::once(item)),
+        }
+    }
+}
+
+fn now_nanos() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|elapsed| i64::try_from(elapsed.as_nanos()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+fn usage(stored: &StoredUsage) -> Usage {
+    // Upstream serves CPU and memory only; swap stays out so lists, Tables and kubectl output
+    // are the same as theirs.
+    Usage {
+        cpu_nanocores: stored.cpu_nanocores,
+        memory_bytes: stored.memory_bytes,
+        swap_bytes: None,
+    }
+}
+
+fn timestamp(nanos: i64) -> Option<i64> {
+    (nanos != 0).then_some(nanos)
+}
+
+fn node_metrics<'a>(node: &'a NodeInfo, stored: &StoredUsage, now: i64) -> NodeMetrics<'a> {
+    NodeMetrics {
+        metadata: ObjectMeta {
+            name: Cow::Borrowed(&node.name),
+            namespace: None,
+            creation_timestamp: Some(now),
+            labels: Cow::Borrowed(&node.labels),
+        },
+        timestamp: timestamp(stored.timestamp.as_unix_nanos()),
+        window_nanos: stored.window_ns,
+        usage: usage(stored),
+    }
+}
+
+fn pod_metrics<'a>(
+    namespace: &'a str,
+    name: &'a str,
+    pod: &'a PodInfo,
+    stored: PodUsage<'a>,
+    now: i64,
+) -> PodMetrics<'a> {
+    PodMetrics {
+        metadata: ObjectMeta {
+            name: Cow::Borrowed(name),
+            namespace: Some(Cow::Borrowed(namespace)),
+            creation_timestamp: Some(now),
+            labels: Cow::Borrowed(&pod.labels),
+        },
+        timestamp: timestamp(stored.timestamp().as_unix_nanos()),
+        window_nanos: stored.window_ns(),
+        containers: stored
+            .containers()
+            .map(|(container, used)| ContainerMetrics {
+                name: Cow::Borrowed(container),
+                usage: usage(&used),
+            })
+            .collect(),
+    }
+}
+
+pub async fn list_nodes(
+    State(api): State<MetricsApi>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+) -> Response {
+    let rendering = match Rendering::negotiate(query.as_deref(), &headers) {
+        Ok(rendering) => rendering,
+        Err(answer) => return *answer,
+    };
+    if rendering.query.watch {
+        return response::status(Status::watch_not_supported("nodes"));
+    }
+    let selector = api.node_selector.and(&rendering.query.label_selector);
+    let fields = &rendering.query.field_selector;
+    let snapshot = api.store.snapshot();
+    let nodes = api.cluster.nodes();
+    let now = now_nanos();
+    let mut freshness = api.metrics.freshness_recorder(now);
+    let items = nodes
+        .iter()
+        .filter(|node| selector.matches(&*node.labels) && fields.matches(&node.name, None))
+        .filter_map(|node| {
+            snapshot
+                .node(&node.name)
+                .map(|stored| node_metrics(node, &stored, now))
+        })
+        .inspect(|item| freshness.observe(item.timestamp));
+    rendering.list(items)
+}
+
+pub async fn get_node(
+    State(api): State<MetricsApi>,
+    Path(name): Path<String>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+) -> Response {
+    let rendering = match Rendering::negotiate(query.as_deref(), &headers) {
+        Ok(rendering) => rendering,
+        Err(answer) => return *answer,
+    };
+    let Some(node) = api.cluster.node(&name) else {
+        return response::status(Status::not_found("", "node", &name));
+    };
+    let Some(stored) = api.store.snapshot().node(&name) else {
+        return response::status(Status::not_found(GROUP, "nodemetrics", &name));
+    };
+    let now = now_nanos();
+    let item = node_metrics(&node, &stored, now);
+    api.metrics.freshness_recorder(now).observe(item.timestamp);
+    rendering.single(item)
+}
+
+pub async fn list_all_pods(
+    State(api): State<MetricsApi>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+) -> Response {
+    list_pods(&api, None, query.as_deref(), &headers)
+}
+
+pub async fn list_namespace_pods(
+    State(api): State<MetricsApi>,
+    Path(namespace): Path<String>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+) -> Response {
+    list_pods(&api, Some(&namespace), query.as_deref(), &headers)
+}
+
+fn list_pods(
+    api: &MetricsApi,
+    namespace: Option<&str>,
+    query: Option<&str>,
+    headers: &HeaderMap,
+) -> Response {
+    let rendering = match Rendering::negotiate(query, headers) {
+        Ok(rendering) => rendering,
+        Err(answer) => return *answer,
+    };
+    if rendering.query.watch {
+        return response::status(Status::watch_not_supported("pods"));
+    }
+    let labels = &rendering.query.label_selector;
+    let fields = &rendering.query.field_selector;
+    let snapshot = api.store.snapshot();
+    let now = now_nanos();
+    let mut freshness = api.metrics.freshness_recorder(now);
+    // The pod cache stays read-locked while the answer is written, so nothing is copied.
+    api.cluster.with_pods(|index| {
+        let namespaces: Box<dyn Iterator<Item = _>> = match namespace {
+            Some(namespace) => Box::new(index.get_key_value(namespace).into_iter()),
+            None => Box::new(index.iter()),
+        };
+        let items = namespaces
+            .flat_map(|(namespace, pods)| {
+                pods.iter()
+                    .map(move |(name, pod)| (namespace.as_str(), name.as_str(), pod))
+            })
+            .filter(|(namespace, name, pod)| {
+                labels.matches(&*pod.labels) && fields.matches(name, Some(namespace))
+            })
+            .filter_map(|(namespace, name, pod)| {
+                snapshot
+                    .pod(namespace, name)
+                    .map(|stored| pod_metrics(namespace, name, pod, stored, now))
+            })
+            .inspect(|item| freshness.observe(item.timestamp));
+        rendering.list(items)
+    })
+}
+
+pub async fn get_pod(
+    State(api): State<MetricsApi>,
+    Path((namespace, name)): Path<(String, String)>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+) -> Response {
+    let rendering = match Rendering::negotiate(query.as_deref(), &headers) {
+        Ok(rendering) => rendering,
+        Err(answer) => return *answer,
+    };
+    let Some(pod) = api.cluster.pod(&namespace, &name) else {
+        return response::status(Status::not_found("", "pods", &name));
+    };
+    let snapshot = api.store.snapshot();
+    let Some(stored) = snapshot.pod(&namespace, &name) else {
+        return response::status(Status::not_found(
+            GROUP,
+            "podmetrics",
+            &format!("{namespace}/{name}"),
+        ));
+    };
+    let now = now_nanos();
+    let item = pod_metrics(&namespace, &name, &pod, stored, now);
+    api.metrics.freshness_recorder(now).observe(item.timestamp);
+    rendering.single(item)
+}
