@@ -1,0 +1,64 @@
+//! Decoders for the two kubelet payloads metrics-server reads: `/metrics/resource` (Prometheus
+//! text) and `/stats/summary` (JSON). Both produce a [`KubeletMetrics`] for one node, with the
+//! validity rules of upstream metrics-server already applied (incomplete node points and pods
+//! are left out, never reported as zero).
+//!
+//! `/metrics/resource` has two decoders that share one set of rules (the `assemble` module) and differ
+//! only in how they split lines into series: [`decode_resource`], a byte-level tokenizer that
+//! allocates nothing per line (the hot path), and [`decode_resource_with_prometheus_parse`],
+//! built on the `prometheus-parse` crate and kept as the differential test oracle.
+
+mod assemble;
+mod family;
+mod hand;
+mod prom_parse;
+mod summary;
+mod text;
+
+use std::collections::HashMap;
+
+use metric_store::{ContainerPoint, MetricsPoint, PodRef};
+
+pub use hand::decode_resource;
+pub use prom_parse::decode_resource_with_prometheus_parse;
+pub use summary::{SummaryDecodeError, decode_summary};
+pub use text::{ResourceDecodeError, ResourceErrorKind};
+
+/// What one kubelet reported, after upstream's validity rules.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct KubeletMetrics {
+    /// The node's own point; `None` when the kubelet gave no complete one (no timestamp, or
+    /// zero or missing CPU or memory).
+    pub node: Option<MetricsPoint>,
+    /// Every pod whose containers all have CPU and memory. Containers keep the kubelet's order.
+    pub pods: HashMap<PodRef, Vec<ContainerPoint>>,
+    /// Pods left out because one of their containers lacked CPU or memory (or had zero). They
+    /// are reported so the caller can log them; upstream drops them the same way.
+    pub incomplete_pods: Vec<PodRef>,
+}
+
+impl KubeletMetrics {
+    /// Number of container points across all pods.
+    pub fn container_count(&self) -> usize {
+        self.pods.values().map(Vec::len).sum()
+    }
+}
+
+/// Why a kubelet response could not be decoded.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+pub enum DecodeError {
+    #[error("/metrics/resource body, {0}")]
+    Resource(#[from] ResourceDecodeError),
+    #[error("/stats/summary body, {0}")]
+    Summary(#[from] SummaryDecodeError),
+}
+
+impl DecodeError {
+    /// The 1-based line the problem was found on.
+    pub fn line(&self) -> usize {
+        match self {
+            DecodeError::Resource(e) => e.line,
+            DecodeError::Summary(e) => e.line,
+        }
+    }
+}
