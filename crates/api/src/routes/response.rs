@@ -4,6 +4,7 @@
 use axum::body::Body;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
+use metrics_types::gojson;
 use metrics_types::status::Status;
 use serde::Serialize;
 
@@ -33,14 +34,15 @@ pub fn json(value: &impl Serialize, pretty: bool) -> Response {
     }
 }
 
+/// Go's encoding: `<`, `>`, `&`, U+2028 and U+2029 escaped, a trailing newline.
 pub fn to_json(value: &impl Serialize, pretty: bool) -> Result<Vec<u8>, serde_json::Error> {
-    let mut body = if pretty {
-        serde_json::to_vec_pretty(value)?
+    if pretty {
+        let mut body = gojson::to_vec_pretty(value)?;
+        body.push(b'\n');
+        Ok(body)
     } else {
-        serde_json::to_vec(value)?
-    };
-    body.push(b'\n');
-    Ok(body)
+        gojson::to_vec_with_newline(value)
+    }
 }
 
 /// Static JSON documents (discovery, version): re-indented only when asked for.

@@ -62,6 +62,9 @@ pub struct ServingConfig {
     pub disable_http2: bool,
     /// `--http2-max-streams-per-connection` (0 keeps hyper's default).
     pub http2_max_streams_per_connection: u32,
+    /// `--permit-port-sharing`: SO_REUSEPORT, so several processes can share the port.
+    /// (`--permit-address-sharing`, SO_REUSEADDR, is always on, as with Go and tokio on Unix.)
+    pub permit_port_sharing: bool,
     /// Longest a client may take to complete the TLS handshake.
     pub handshake_timeout: Duration,
     /// How long shutdown waits for open connections to finish before closing them.
@@ -82,6 +85,7 @@ impl Default for ServingConfig {
             tls_cipher_suites: Vec::new(),
             disable_http2: false,
             http2_max_streams_per_connection: 0,
+            permit_port_sharing: false,
             handshake_timeout: Duration::from_secs(10),
             shutdown_timeout: Duration::from_secs(60),
             cert_reload_interval: Duration::from_secs(10),

@@ -14,7 +14,7 @@ use hyper_util::server::conn::auto::Builder;
 use hyper_util::server::graceful::{GracefulShutdown, Watcher};
 use rustls::ServerConfig;
 use rustls::pki_types::CertificateDer;
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::task::JoinSet;
 use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
@@ -24,6 +24,21 @@ use super::certificate::{CertKeyFiles, ReloadingCertificate};
 use super::client_cert::RequestClientCert;
 use super::{PeerInfo, ServingConfig, self_signed};
 use crate::error::ServeError;
+
+/// Binds like Go's listener: SO_REUSEADDR always, SO_REUSEPORT when asked.
+fn listen(address: SocketAddr, reuse_port: bool) -> std::io::Result<TcpListener> {
+    let socket = if address.is_ipv4() {
+        TcpSocket::new_v4()?
+    } else {
+        TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    if reuse_port {
+        socket.set_reuseport(true)?;
+    }
+    socket.bind(address)?;
+    socket.listen(1024)
+}
 
 /// Pause after a failed `accept` (e.g. out of file descriptors) so the loop does not spin.
 const ACCEPT_ERROR_BACKOFF: Duration = Duration::from_millis(100);
@@ -98,8 +113,7 @@ impl SecureServer {
         }
 
         let address = config.socket_addr();
-        let listener = TcpListener::bind(address)
-            .await
+        let listener = listen(address, config.permit_port_sharing)
             .map_err(|source| ServeError::Bind { address, source })?;
         let local_addr = listener
             .local_addr()
