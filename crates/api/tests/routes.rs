@@ -1,0 +1,535 @@
+//! The metrics routes end to end in-process: the shared fixture's two kubelet scrapes are
+//! decoded by the real decoder, stored by the real store, and served; every answer is compared
+//! with the fixture documents the Go metrics-server produces for the same scrapes.
+
+#![allow(clippy::unwrap_used)]
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Body;
+use cluster_state::{ClusterState, PodIndex};
+use http::{Request, StatusCode, header};
+use k8s_openapi::api::core::v1::{Node, Pod};
+use kube::core::PartialObjectMeta;
+use kube::runtime::watcher::Event;
+use kubelet_scraper::decode::decode_resource;
+use metric_store::{MetricsBatch, Store, Timestamp};
+use metrics_api::routes::{ApiMetrics, Health, MetricsApi};
+use metrics_types::selector::LabelSelector;
+use serde_json::Value;
+use tower::ServiceExt;
+
+fn fixture(name: &str) -> String {
+    let path = format!(
+        "{}/../../../shared/fixtures/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+fn fixture_json(name: &str) -> Value {
+    serde_json::from_str(&fixture(name)).unwrap()
+}
+
+fn batch(text: &str) -> MetricsBatch {
+    let decoded = decode_resource(text.as_bytes(), Timestamp::ZERO).unwrap();
+    let mut batch = MetricsBatch::default();
+    if let Some(node) = decoded.node {
+        batch.nodes.insert("worker-1".to_string(), node);
+    }
+    batch.pods = decoded.pods;
+    batch
+}
+
+/// The fixture cluster: node worker-1 and its four Running pods, with the fixture's labels.
+fn cluster(with_pods: bool) -> Arc<ClusterState> {
+    let cluster = Arc::new(ClusterState::default());
+    let node: Node = serde_json::from_value(fixture_json("node-worker-1.json")).unwrap();
+    let mut nodes = BTreeMap::new();
+    cluster.apply_node_event(Event::Init, &mut nodes);
+    cluster.apply_node_event(Event::InitApply(node), &mut nodes);
+    cluster.apply_node_event(Event::InitDone, &mut nodes);
+    let mut pods = PodIndex::new();
+    cluster.apply_pod_event(Event::Init, &mut pods);
+    if with_pods {
+        for item in fixture_json("metrics-podmetricslist.json")["items"]
+            .as_array()
+            .unwrap()
+        {
+            let metadata = &item["metadata"];
+            let pod: PartialObjectMeta<Pod> = serde_json::from_value(serde_json::json!({
+                "apiVersion": "meta.k8s.io/v1", "kind": "PartialObjectMetadata",
+                "metadata": {"name": metadata["name"], "namespace": metadata["namespace"], "labels": metadata["labels"]}
+            }))
+            .unwrap();
+            cluster.apply_pod_event(Event::InitApply(pod), &mut pods);
+        }
+    }
+    cluster.apply_pod_event(Event::InitDone, &mut pods);
+    cluster
+}
+
+struct Fixture {
+    app: Router,
+    health: Arc<Health>,
+    registry: prometheus::Registry,
+}
+
+fn app_with(scrapes: &[&str], node_selector: &str) -> Fixture {
+    let cluster = cluster(true);
+    let store = Arc::new(Store::new(Duration::from_secs(15)));
+    for scrape in scrapes {
+        store.store(batch(&fixture(scrape)));
+    }
+    let registry = prometheus::Registry::new();
+    let health = Arc::new(Health::new(
+        Arc::clone(&cluster),
+        Arc::clone(&store),
+        Duration::from_secs(15),
+    ));
+    let api = MetricsApi {
+        cluster,
+        store,
+        node_selector: Arc::new(LabelSelector::parse(node_selector).unwrap()),
+        metrics: ApiMetrics::register(&registry).unwrap(),
+        health: Arc::clone(&health),
+        registry: registry.clone(),
+    };
+    Fixture {
+        app: api.router(),
+        health,
+        registry,
+    }
+}
+
+fn app() -> Fixture {
+    app_with(
+        &[
+            "kubelet-metrics-resource.prev.txt",
+            "kubelet-metrics-resource.txt",
+        ],
+        "",
+    )
+}
+
+async fn get(
+    app: &Router,
+    uri: &str,
+    accept: Option<&str>,
+) -> (StatusCode, http::HeaderMap, String) {
+    let mut request = Request::builder().uri(uri);
+    if let Some(accept) = accept {
+        request = request.header(header::ACCEPT, accept);
+    }
+    let response = app
+        .clone()
+        .oneshot(request.body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    let status = response.status();
+    let headers = response.headers().clone();
+    let body = axum::body::to_bytes(response.into_body(), usize::MAX)
+        .await
+        .unwrap();
+    (status, headers, String::from_utf8(body.to_vec()).unwrap())
+}
+
+async fn get_json(app: &Router, uri: &str, accept: Option<&str>) -> (StatusCode, Value) {
+    let (status, headers, body) = get(app, uri, accept).await;
+    assert!(
+        body.ends_with('\n'),
+        "Go's encoder ends JSON with a newline: {body:?}"
+    );
+    assert_eq!(headers[header::CONTENT_TYPE], "application/json", "{uri}");
+    (status, serde_json::from_str(&body).unwrap())
+}
+
+/// `creationTimestamp` is the request time; container order carries no meaning upstream.
+fn normalise(mut value: Value) -> Value {
+    fn walk(value: &mut Value) {
+        match value {
+            Value::Object(map) => {
+                map.remove("creationTimestamp");
+                if let Some(Value::Array(containers)) = map.get_mut("containers") {
+                    containers.sort_by_key(|c| c["name"].as_str().unwrap_or_default().to_string());
+                }
+                map.values_mut().for_each(walk);
+            }
+            Value::Array(items) => items.iter_mut().for_each(walk),
+            _ => {}
+        }
+    }
+    walk(&mut value);
+    value
+}
+
+const GV: &str = "/apis/metrics.k8s.io/v1beta1";
+
+#[tokio::test]
+async fn node_list_and_get_match_upstream() {
+    let f = app();
+    let (status, list) = get_json(&f.app, &format!("{GV}/nodes"), None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        normalise(list.clone()),
+        normalise(fixture_json("metrics-nodemetricslist.json"))
+    );
+    assert!(list["items"][0]["metadata"]["creationTimestamp"].is_string());
+    let (status, node) = get_json(&f.app, &format!("{GV}/nodes/worker-1"), None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        normalise(node),
+        normalise(fixture_json("metrics-nodemetrics-get.json"))
+    );
+}
+
+#[tokio::test]
+async fn pod_lists_and_get_match_upstream() {
+    let f = app();
+    let (status, all) = get_json(
+        &f.app,
+        &format!("{GV}/pods"),
+        Some("application/vnd.kubernetes.protobuf, */*"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        normalise(all),
+        normalise(fixture_json("metrics-podmetricslist.json"))
+    );
+    let (_, one) = get_json(
+        &f.app,
+        &format!("{GV}/namespaces/default/pods/web-6d4cf56db6-8fkq2"),
+        None,
+    )
+    .await;
+    assert_eq!(
+        normalise(one),
+        normalise(fixture_json("metrics-podmetrics-get.json"))
+    );
+
+    let (_, default) = get_json(&f.app, &format!("{GV}/namespaces/default/pods"), None).await;
+    let names: Vec<_> = default["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["metadata"]["name"].clone())
+        .collect();
+    assert_eq!(names, ["redis-0", "web-6d4cf56db6-8fkq2"]);
+}
+
+#[tokio::test]
+async fn tables_match_upstream() {
+    let f = app();
+    let accept = "application/json;as=Table;v=v1;g=meta.k8s.io,application/json;as=Table;v=v1beta1;g=meta.k8s.io,application/json";
+    let (_, nodes) = get_json(&f.app, &format!("{GV}/nodes?limit=500"), Some(accept)).await;
+    assert_eq!(
+        normalise(nodes),
+        normalise(fixture_json("metrics-nodes-table.json"))
+    );
+    let (_, pods) = get_json(
+        &f.app,
+        &format!("{GV}/namespaces/default/pods?limit=500"),
+        Some(accept),
+    )
+    .await;
+    assert_eq!(
+        normalise(pods),
+        normalise(fixture_json("metrics-pods-table.json"))
+    );
+}
+
+#[tokio::test]
+async fn selectors_filter_like_upstream() {
+    let f = app();
+    let names = |value: &Value| -> Vec<String> {
+        value["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i["metadata"]["name"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let (_, web) = get_json(&f.app, &format!("{GV}/pods?labelSelector=app%3Dweb"), None).await;
+    assert_eq!(names(&web), ["web-6d4cf56db6-8fkq2"]);
+    let (_, system) = get_json(
+        &f.app,
+        &format!("{GV}/pods?fieldSelector=metadata.namespace%3Dkube-system"),
+        None,
+    )
+    .await;
+    assert_eq!(
+        names(&system),
+        ["coredns-7db6d8ff4d-x7k2p", "kube-proxy-9zxtw"]
+    );
+    let (_, none) = get_json(
+        &f.app,
+        &format!("{GV}/nodes?labelSelector=kubernetes.io%2Fos%3Dwindows"),
+        None,
+    )
+    .await;
+    assert_eq!(none["items"], serde_json::json!([]));
+    let (_, by_name) = get_json(
+        &f.app,
+        &format!("{GV}/nodes?fieldSelector=metadata.name%3Dworker-1"),
+        None,
+    )
+    .await;
+    assert_eq!(names(&by_name), ["worker-1"]);
+    let (_, ns_on_node) = get_json(
+        &f.app,
+        &format!("{GV}/nodes?fieldSelector=metadata.namespace%3Ddefault"),
+        None,
+    )
+    .await;
+    assert_eq!(
+        ns_on_node["items"],
+        serde_json::json!([]),
+        "nodes have no namespace"
+    );
+
+    let (status, error) =
+        get_json(&f.app, &format!("{GV}/pods?labelSelector=app+in+%28"), None).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(error["reason"], "BadRequest");
+    let (status, error) = get_json(
+        &f.app,
+        &format!("{GV}/pods?fieldSelector=spec.nodeName%3Dworker-1"),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        error["message"],
+        "\"spec.nodeName\" is not a known field selector: only \"metadata.name\", \"metadata.namespace\""
+    );
+}
+
+#[tokio::test]
+async fn node_selector_hides_nodes_from_lists_only() {
+    let f = app_with(
+        &[
+            "kubelet-metrics-resource.prev.txt",
+            "kubelet-metrics-resource.txt",
+        ],
+        "kubernetes.io/os=windows",
+    );
+    let (_, list) = get_json(&f.app, &format!("{GV}/nodes"), None).await;
+    assert_eq!(list["items"], serde_json::json!([]));
+}
+
+#[tokio::test]
+async fn missing_objects_and_missing_metrics_are_told_apart() {
+    let f = app();
+    let cases = [
+        (
+            format!("{GV}/nodes/worker-9"),
+            "status-404-node-not-in-cluster.json",
+        ),
+        (
+            format!("{GV}/namespaces/default/pods/no-such-pod"),
+            "status-404-pod-not-in-cluster.json",
+        ),
+    ];
+    for (uri, expected) in cases {
+        let (status, body) = get_json(&f.app, &uri, None).await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        assert_eq!(body, fixture_json(expected), "{uri}");
+    }
+    // Known objects without two scrapes yet: the metrics are what is missing.
+    let fresh = app_with(&["kubelet-metrics-resource.txt"], "");
+    let (status, body) = get_json(&fresh.app, &format!("{GV}/nodes/worker-1"), None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        body["message"],
+        "nodemetrics.metrics.k8s.io \"worker-1\" not found"
+    );
+    assert_eq!(
+        body["details"],
+        serde_json::json!({"name": "worker-1", "group": "metrics.k8s.io", "kind": "nodemetrics"})
+    );
+    let (status, body) = get_json(
+        &fresh.app,
+        &format!("{GV}/namespaces/default/pods/redis-0"),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        body["message"],
+        "podmetrics.metrics.k8s.io \"default/redis-0\" not found"
+    );
+    // Lists omit instead of failing.
+    let (status, body) = get_json(&fresh.app, &format!("{GV}/pods"), None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["items"], serde_json::json!([]));
+}
+
+#[tokio::test]
+async fn watch_is_refused_and_other_methods_are_not_allowed() {
+    let f = app();
+    let (status, body) = get_json(&f.app, &format!("{GV}/nodes?watch=true"), None).await;
+    assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(body, fixture_json("status-405-watch.json"));
+    let (status, body) = get_json(&f.app, &format!("{GV}/pods?watch=1"), None).await;
+    assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(body["details"]["kind"], "pods");
+
+    let request = Request::builder()
+        .method("DELETE")
+        .uri(format!("{GV}/nodes/worker-1"))
+        .body(Body::empty())
+        .unwrap();
+    let response = f.app.clone().oneshot(request).await.unwrap();
+    assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);
+}
+
+#[tokio::test]
+async fn discovery_documents_match_upstream() {
+    let f = app();
+    for (uri, expected) in [
+        ("/apis", "discovery-apis.json"),
+        ("/apis/metrics.k8s.io", "discovery-apis-metrics.k8s.io.json"),
+        (GV, "discovery-apis-metrics.k8s.io-v1beta1.json"),
+    ] {
+        let (status, body) = get_json(&f.app, uri, None).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(body, fixture_json(expected), "{uri}");
+    }
+    let aggregated = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,application/json;g=apidiscovery.k8s.io;v=v2beta1;as=APIGroupDiscoveryList";
+    let (status, headers, body) = get(&f.app, "/apis", Some(aggregated)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        headers[header::CONTENT_TYPE],
+        "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList"
+    );
+    let value: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(value, fixture_json("discovery-apis-aggregated-v2.json"));
+    let etag = headers[header::ETAG].to_str().unwrap().to_string();
+    let request = Request::builder()
+        .uri("/apis")
+        .header(header::ACCEPT, aggregated)
+        .header(header::IF_NONE_MATCH, etag)
+        .body(Body::empty())
+        .unwrap();
+    assert_eq!(
+        f.app.clone().oneshot(request).await.unwrap().status(),
+        StatusCode::NOT_MODIFIED
+    );
+
+    let (status, _, body) = get(&f.app, "/no/such/path", None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert!(body.contains("\"/apis/metrics.k8s.io/v1beta1\""));
+    let (status, _, _) = get(&f.app, "/openapi/v2", None).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _, _) = get(&f.app, "/version", None).await;
+    assert_eq!(status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn health_checks_print_upstreams_text() {
+    let f = app();
+    f.health.tick_started(tokio::time::Instant::now());
+    let (status, _, body) = get(&f.app, "/readyz?verbose", None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        body,
+        "[+]ping ok\n[+]log ok\n[+]poststarthook/max-in-flight-filter ok\n\
+         [+]poststarthook/storage-object-count-tracker-hook ok\n[+]metric-storage-ready ok\n\
+         [+]metric-informer-sync ok\n[+]metadata-informer-sync ok\n[+]shutdown ok\nreadyz check passed\n"
+    );
+    let (status, _, body) = get(&f.app, "/livez?verbose", None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        body,
+        "[+]ping ok\n[+]log ok\n[+]poststarthook/max-in-flight-filter ok\n\
+         [+]poststarthook/storage-object-count-tracker-hook ok\n[+]metric-collection-timely ok\n\
+         [+]metadata-informer-sync ok\nlivez check passed\n"
+    );
+    let (_, _, body) = get(&f.app, "/healthz", None).await;
+    assert_eq!(body, "ok");
+    let (_, _, body) = get(
+        &f.app,
+        "/readyz?verbose&exclude=shutdown&exclude=nope",
+        None,
+    )
+    .await;
+    assert!(body.contains("[+]shutdown excluded: ok\n"));
+    assert!(
+        body.contains("warn: some health checks cannot be excluded: no matches for \"nope\"\n")
+    );
+
+    f.health.begin_shutdown();
+    let (status, _, body) = get(&f.app, "/readyz", None).await;
+    assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+    assert!(
+        body.ends_with("[-]shutdown failed: reason withheld\nreadyz check failed\n"),
+        "{body}"
+    );
+    let (status, _, body) = get(&f.app, "/readyz/shutdown", None).await;
+    assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+    assert!(body.starts_with("internal server error: "));
+    let (status, _, body) = get(&f.app, "/livez/ping", None).await;
+    assert_eq!((status, body.as_str()), (StatusCode::OK, "ok"));
+}
+
+#[tokio::test]
+async fn not_ready_until_metrics_exist() {
+    let f = app_with(&["kubelet-metrics-resource.txt"], "");
+    let (status, _, body) = get(&f.app, "/readyz", None).await;
+    assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+    assert!(body.contains("[-]metric-storage-ready failed: reason withheld\n"));
+}
+
+#[tokio::test(start_paused = true)]
+async fn liveness_fails_when_collection_stalls() {
+    let f = app();
+    f.health.tick_started(tokio::time::Instant::now());
+    tokio::time::advance(Duration::from_secs(22)).await;
+    let (status, _, _) = get(&f.app, "/livez", None).await;
+    assert_eq!(status, StatusCode::OK, "1.5 × 15 s has not passed");
+    tokio::time::advance(Duration::from_secs(1)).await;
+    let (status, _, body) = get(&f.app, "/livez", None).await;
+    assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+    assert!(body.contains("[-]metric-collection-timely failed: reason withheld\n"));
+}
+
+#[tokio::test]
+async fn freshness_is_observed_per_served_item() {
+    let f = app();
+    get_json(&f.app, &format!("{GV}/pods"), None).await;
+    let (_, _, text) = get(&f.app, "/metrics", None).await;
+    let count_line = text
+        .lines()
+        .find(|l| l.starts_with("metrics_server_api_metric_freshness_seconds_count"))
+        .unwrap();
+    assert_eq!(
+        count_line,
+        "metrics_server_api_metric_freshness_seconds_count 4"
+    );
+    assert_eq!(f.registry.gather().len(), 1);
+}
+
+#[tokio::test]
+async fn pretty_printing_for_people() {
+    let f = app();
+    let request = Request::builder()
+        .uri(GV)
+        .header(header::USER_AGENT, "curl/8.5.0")
+        .body(Body::empty())
+        .unwrap();
+    let response = f.app.clone().oneshot(request).await.unwrap();
+    let body = axum::body::to_bytes(response.into_body(), usize::MAX)
+        .await
+        .unwrap();
+    assert!(
+        String::from_utf8(body.to_vec())
+            .unwrap()
+            .contains("\n  \"kind\": \"APIResourceList\"")
+    );
+    let (_, _, compact) = get(&f.app, GV, None).await;
+    assert!(compact.starts_with("{\"kind\":\"APIResourceList\""));
+}
