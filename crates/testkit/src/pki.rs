@@ -56,15 +56,25 @@ impl TestCa {
         let cert = params.self_signed(&key)?;
         let cert_pem = cert.pem();
         let cert_der = cert.der().clone();
-        Ok(TestCa { issuer: Issuer::new(params, key), cert_pem, cert_der })
+        Ok(TestCa {
+            issuer: Issuer::new(params, key),
+            cert_pem,
+            cert_der,
+        })
     }
 
     /// A serving certificate for the given DNS names and IP addresses.
     pub fn server(&self, common_name: &str, dns: &[&str], ips: &[IpAddr]) -> Result<Issued> {
-        let mut params = CertificateParams::new(dns.iter().map(|s| s.to_string()).collect::<Vec<_>>())?;
-        params.subject_alt_names.extend(ips.iter().map(|ip| SanType::IpAddress(*ip)));
+        let mut params =
+            CertificateParams::new(dns.iter().map(|s| s.to_string()).collect::<Vec<_>>())?;
+        params
+            .subject_alt_names
+            .extend(ips.iter().map(|ip| SanType::IpAddress(*ip)));
         params.distinguished_name = name(common_name, &[]);
-        params.key_usages = vec![KeyUsagePurpose::DigitalSignature, KeyUsagePurpose::KeyEncipherment];
+        params.key_usages = vec![
+            KeyUsagePurpose::DigitalSignature,
+            KeyUsagePurpose::KeyEncipherment,
+        ];
         params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
         self.sign(params)
     }
@@ -73,7 +83,10 @@ impl TestCa {
     pub fn client(&self, common_name: &str, organizations: &[&str]) -> Result<Issued> {
         let mut params = CertificateParams::new(Vec::<String>::new())?;
         params.distinguished_name = name(common_name, organizations);
-        params.key_usages = vec![KeyUsagePurpose::DigitalSignature, KeyUsagePurpose::KeyEncipherment];
+        params.key_usages = vec![
+            KeyUsagePurpose::DigitalSignature,
+            KeyUsagePurpose::KeyEncipherment,
+        ];
         params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
         self.sign(params)
     }

@@ -54,10 +54,16 @@ pub async fn serve_tls(
         Some(ca) => {
             let mut roots = RootCertStore::empty();
             roots.add(ca)?;
-            let verifier = WebPkiClientVerifier::builder(Arc::new(roots)).allow_unauthenticated().build()?;
-            builder.with_client_cert_verifier(verifier).with_single_cert(cert_chain, key)?
+            let verifier = WebPkiClientVerifier::builder(Arc::new(roots))
+                .allow_unauthenticated()
+                .build()?;
+            builder
+                .with_client_cert_verifier(verifier)
+                .with_single_cert(cert_chain, key)?
         }
-        None => builder.with_no_client_auth().with_single_cert(cert_chain, key)?,
+        None => builder
+            .with_no_client_auth()
+            .with_single_cert(cert_chain, key)?,
     };
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     let acceptor = TlsAcceptor::from(Arc::new(config));
@@ -68,14 +74,22 @@ pub async fn serve_tls(
             let acceptor = acceptor.clone();
             let router = router.clone();
             tokio::spawn(async move {
-                let Ok(tls) = acceptor.accept(tcp).await else { return };
+                let Ok(tls) = acceptor.accept(tcp).await else {
+                    return;
+                };
                 let peer = PeerCertificates(Arc::new(
-                    tls.get_ref().1.peer_certificates().map(|c| c.to_vec()).unwrap_or_default(),
+                    tls.get_ref()
+                        .1
+                        .peer_certificates()
+                        .map(|c| c.to_vec())
+                        .unwrap_or_default(),
                 ));
-                let service = hyper::service::service_fn(move |mut req: http::Request<hyper::body::Incoming>| {
-                    req.extensions_mut().insert(peer.clone());
-                    router.clone().oneshot(req)
-                });
+                let service = hyper::service::service_fn(
+                    move |mut req: http::Request<hyper::body::Incoming>| {
+                        req.extensions_mut().insert(peer.clone());
+                        router.clone().oneshot(req)
+                    },
+                );
                 let _ = Builder::new(TokioExecutor::new())
                     .serve_connection(TokioIo::new(tls), service)
                     .await;

@@ -1,0 +1,233 @@
+//! Wires the data path together — cluster watches → scraper → store → API — and runs it until
+//! SIGTERM/SIGINT.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use cluster_state::ClusterState;
+use kubelet_scraper::{Scraper, ScraperMetrics};
+use metric_store::Store;
+use metrics_api::routes::{ApiMetrics, Health, MetricsApi};
+use metrics_api::{
+    AuthenticationConfig, AuthorizationConfig, DelegatedSecurity, GenericFilters,
+    RequestHeaderOptions, SecureServer, ServingConfig,
+};
+use metrics_types::selector::LabelSelector;
+use tokio_util::sync::CancellationToken;
+
+use crate::flags::Options;
+use crate::kube_config;
+use crate::manager::{Manager, ManagerMetrics};
+
+/// Kubelet connections idle longer than this are closed; more than any sane resolution, so each
+/// cycle reuses the last cycle's connections.
+const KUBELET_IDLE_TIMEOUT_FLOOR: Duration = Duration::from_secs(90);
+
+pub fn serving_config(options: &Options) -> ServingConfig {
+    let s = &options.serving;
+    ServingConfig {
+        bind_address: s.bind_address,
+        secure_port: s.secure_port,
+        cert_dir: s.cert_dir.clone(),
+        tls_cert_file: s.tls_cert_file.clone(),
+        tls_private_key_file: s.tls_private_key_file.clone(),
+        tls_min_version: s.tls_min_version.clone(),
+        tls_cipher_suites: s.tls_cipher_suites.clone(),
+        disable_http2: s.disable_http2,
+        http2_max_streams_per_connection: s.http2_max_streams_per_connection,
+        permit_port_sharing: s.permit_port_sharing,
+        ..ServingConfig::default()
+    }
+}
+
+fn authentication_config(options: &Options) -> AuthenticationConfig {
+    let a = &options.authentication;
+    AuthenticationConfig {
+        client_ca_file: a.client_ca_file.clone(),
+        request_header: RequestHeaderOptions {
+            client_ca_file: a.requestheader_client_ca_file.clone(),
+            allowed_names: a.requestheader_allowed_names.clone(),
+            username_headers: a.requestheader_username_headers.clone(),
+            group_headers: a.requestheader_group_headers.clone(),
+            extra_headers_prefix: a.requestheader_extra_headers_prefix.clone(),
+            uid_headers: a.requestheader_uid_headers.clone(),
+        },
+        skip_lookup: a.skip_lookup,
+        tolerate_lookup_failure: a.tolerate_lookup_failure,
+        token_cache_ttl: a.token_cache_ttl,
+        ..AuthenticationConfig::default()
+    }
+}
+
+fn authorization_config(options: &Options) -> AuthorizationConfig {
+    let a = &options.authorization;
+    AuthorizationConfig {
+        always_allow_paths: a.always_allow_paths.clone(),
+        allowed_cache_ttl: a.authorized_ttl,
+        denied_cache_ttl: a.unauthorized_ttl,
+        ..AuthorizationConfig::default()
+    }
+}
+
+/// A client for `path`, or `fallback` when the flag is not set.
+async fn client_for(
+    path: Option<&std::path::Path>,
+    fallback: &kube::Client,
+    what: &str,
+) -> Result<kube::Client> {
+    match path {
+        None => Ok(fallback.clone()),
+        Some(path) => {
+            let config = kube_config::load(Some(path))
+                .await
+                .with_context(|| format!("{what} kubeconfig"))?;
+            kube::Client::try_from(config)
+                .with_context(|| format!("unable to build the {what} client"))
+        }
+    }
+}
+
+/// SIGTERM/SIGINT: fail `/readyz` at once, keep serving for `--shutdown-delay-duration`, then
+/// stop. A second signal stops at once.
+fn handle_signals(health: Arc<Health>, delay: Duration, cancel: CancellationToken) {
+    tokio::spawn(async move {
+        let Ok(mut terminate) =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        else {
+            tracing::error!("unable to listen for SIGTERM");
+            return;
+        };
+        let signal = async {
+            tokio::select! {
+                _ = terminate.recv() => {}
+                _ = tokio::signal::ctrl_c() => {}
+            }
+        };
+        signal.await;
+        tracing::info!(delay = ?delay, "shutting down: /readyz now fails");
+        health.begin_shutdown();
+        tokio::select! {
+            _ = tokio::time::sleep(delay) => {}
+            _ = terminate.recv() => {}
+            _ = tokio::signal::ctrl_c() => {}
+        }
+        cancel.cancel();
+    });
+}
+
+pub async fn run(options: Options) -> Result<()> {
+    metrics_api::install_default_crypto_provider();
+    let cancel = CancellationToken::new();
+    let resolution = options.metric_resolution;
+
+    let kube_config = kube_config::load(options.kubeconfig.as_deref()).await?;
+    let kubelet = kube_config::kubelet_client(
+        &options.kubelet,
+        &kube_config,
+        options.kubelet.request_timeout,
+        (resolution * 2).max(KUBELET_IDLE_TIMEOUT_FLOOR),
+    )?;
+    let client =
+        kube::Client::try_from(kube_config).context("unable to build the Kubernetes client")?;
+    // Upstream falls back to the in-cluster config; falling back to --kubeconfig first lets a
+    // single flag run the binary outside a cluster.
+    let authentication_client = client_for(
+        options.authentication.kubeconfig.as_deref(),
+        &client,
+        "authentication",
+    )
+    .await?;
+    let authorization_client = client_for(
+        options.authorization.kubeconfig.as_deref(),
+        &client,
+        "authorization",
+    )
+    .await?;
+
+    let registry = prometheus::Registry::new();
+    let node_selector =
+        LabelSelector::parse(&options.kubelet.node_selector).context("--node-selector")?;
+    let cluster = ClusterState::watch(client, cancel.clone());
+    let store = Arc::new(Store::new(resolution));
+    let health = Arc::new(Health::new(
+        Arc::clone(&cluster),
+        Arc::clone(&store),
+        resolution,
+    ));
+    handle_signals(
+        Arc::clone(&health),
+        options.generic.shutdown_delay,
+        cancel.clone(),
+    );
+
+    let scraper_metrics =
+        ScraperMetrics::register(&registry).context("registering scraper metrics")?;
+    let scraper =
+        Scraper::new(kubelet, scraper_metrics).context("unable to build the kubelet client")?;
+    let manager = Manager {
+        scraper,
+        store: Arc::clone(&store),
+        cluster: Arc::clone(&cluster),
+        health: Arc::clone(&health),
+        node_selector: node_selector.clone(),
+        resolution,
+        metrics: ManagerMetrics::register(&registry, resolution)
+            .context("registering manager metrics")?,
+    };
+    let api = MetricsApi {
+        cluster: Arc::clone(&cluster),
+        store,
+        node_selector: Arc::new(node_selector),
+        metrics: ApiMetrics::register(&registry).context("registering API metrics")?,
+        health,
+        registry: registry.clone(),
+    };
+    let security = DelegatedSecurity::start(
+        &authentication_config(&options),
+        Some(authentication_client),
+        &authorization_config(&options),
+        Some(authorization_client),
+        &registry,
+        cancel.clone(),
+    )
+    .await
+    .context("unable to set up delegated authentication and authorization")?;
+
+    // As upstream: nothing is served before the caches hold the cluster's objects.
+    tracing::info!("waiting for the node and pod caches to sync");
+    if cluster.wait_synced(&cancel).await.is_err() {
+        return Ok(());
+    }
+    tracing::info!(
+        nodes = cluster.nodes().len(),
+        pods = cluster.pod_count(),
+        "caches synced"
+    );
+    let scraping = tokio::spawn(manager.run(cancel.clone()));
+
+    let served = if options.serving.secure_port == 0 {
+        tracing::warn!("--secure-port=0: not serving HTTPS");
+        cancel.cancelled().await;
+        Ok(())
+    } else {
+        let serving = serving_config(&options);
+        let filters = GenericFilters {
+            max_requests_inflight: options.generic.max_requests_inflight,
+            request_timeout: options.generic.request_timeout,
+            hsts_directives: options.generic.strict_transport_security_directives.clone(),
+        };
+        let app = filters.apply(security.protect(api.router()));
+        let server = SecureServer::bind(&serving)
+            .await
+            .context("unable to start serving")?;
+        tracing::info!(address = %server.local_addr(), "serving metrics.k8s.io/v1beta1");
+        server
+            .serve(app, cancel.clone())
+            .await
+            .context("serving failed")
+    };
+    cancel.cancel();
+    let _ = scraping.await;
+    served
+}
