@@ -3,7 +3,6 @@
 //! As upstream: the first cycle starts at once, a cycle that overruns makes the next tick be
 //! skipped rather than queued, and each cycle's deadline is one resolution.
 
-use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -95,18 +94,17 @@ impl Manager {
     pub async fn run(self, cancel: CancellationToken) {
         let mut ticks = tokio::time::interval(self.resolution);
         ticks.set_missed_tick_behavior(MissedTickBehavior::Skip);
-        let mut known_nodes = BTreeSet::new();
         loop {
             tokio::select! {
                 _ = ticks.tick() => {}
                 _ = cancel.cancelled() => return,
             }
-            known_nodes = self.cycle(known_nodes).await;
+            self.cycle().await;
         }
     }
 
-    /// One scrape-and-store cycle; returns the nodes it scraped.
-    async fn cycle(&self, previous_nodes: BTreeSet<String>) -> BTreeSet<String> {
+    /// One scrape-and-store cycle. (The scraper itself forgets nodes that left the cluster.)
+    async fn cycle(&self) {
         let start = Instant::now();
         self.health.tick_started(start);
         let targets: Vec<NodeTarget> = self
@@ -116,11 +114,7 @@ impl Manager {
             .filter(|node| self.node_selector.matches(&*node.labels))
             .map(|node| target(node))
             .collect();
-        let current: BTreeSet<String> = targets.iter().map(|t| t.name.clone()).collect();
-        for gone in previous_nodes.difference(&current) {
-            self.scraper.forget_node(gone);
-        }
-
+        let nodes = targets.len();
         let report = self
             .scraper
             .scrape_all(targets, start + self.resolution)
@@ -138,7 +132,7 @@ impl Manager {
         let elapsed = start.elapsed();
         self.metrics.tick_duration.observe(elapsed.as_secs_f64());
         tracing::debug!(
-            nodes = current.len(),
+            nodes,
             failed,
             servable_nodes = summary.servable_nodes,
             servable_pods = summary.servable_pods,
@@ -153,7 +147,6 @@ impl Manager {
                 "metric storage readiness changed"
             );
         }
-        current
     }
 }
 
