@@ -1,0 +1,104 @@
+package scenario
+
+import (
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestShippedScenarioFilesResolve(t *testing.T) {
+	files, err := filepath.Glob("../../scenarios/*.yaml")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no scenario files found: %v", err)
+	}
+	for _, f := range files {
+		s, err := Load(f)
+		if err != nil {
+			t.Fatalf("%s: %v", f, err)
+		}
+		r, err := s.Resolve()
+		if err != nil {
+			t.Fatalf("%s: %v", f, err)
+		}
+		if len(r.Nodes) == 0 || r.ExpectedPods == 0 {
+			t.Fatalf("%s: resolved to %d nodes, %d pods", f, len(r.Nodes), r.ExpectedPods)
+		}
+	}
+}
+
+func TestDefaultScenarioMatchesTheShippedFile(t *testing.T) {
+	fromFile, err := Load("../../scenarios/default.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := fromFile.Resolve()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := Default(3, 2).Resolve()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(a.Nodes) != len(b.Nodes) || len(a.Pods) != len(b.Pods) || a.ExpectedPods != b.ExpectedPods {
+		t.Fatalf("default.yaml (%d nodes, %d pods) differs from Default(3,2) (%d nodes, %d pods)",
+			len(a.Nodes), len(a.Pods), len(b.Nodes), len(b.Pods))
+	}
+}
+
+func TestOverridesAndExpansion(t *testing.T) {
+	s, err := Parse([]byte(`
+nodes:
+  - namePrefix: w-
+    count: 1
+    samplePeriod: 2s
+    spreadPhases: true
+  - name: special
+pods:
+  - namePrefix: f
+    perNode: 1
+    namespaces: [a, b]
+  - name: solo
+    namespace: c
+    node: special
+    containers: [{name: main, usage: {cpu: 0.25, memory: 1048576}}]
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.ApplyOverrides(4, 3)
+	r, err := s.Resolve()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(r.Nodes) != 5 || r.Nodes[4].Name != "special" {
+		t.Fatalf("nodes: %+v", r.Nodes)
+	}
+	if r.Nodes[1].SamplePhase != 500*time.Millisecond || r.Nodes[1].SamplePeriod != 2*time.Second {
+		t.Fatalf("phase/period of w-2: %v %v", r.Nodes[1].SamplePhase, r.Nodes[1].SamplePeriod)
+	}
+	if len(r.Pods) != 5*3+1 || r.ExpectedPods != 16 {
+		t.Fatalf("pods: %d expected %d", len(r.Pods), r.ExpectedPods)
+	}
+	if strings.Join(r.Namespaces, ",") != "a,b,c" {
+		t.Fatalf("namespaces: %v", r.Namespaces)
+	}
+	solo := r.Pods[len(r.Pods)-1]
+	u := solo.Containers[0].Usage.Usage()
+	if solo.Node != "special" || u.CPUNanoCores != 250_000_000 || u.WorkingSetBytes != 1<<20 {
+		t.Fatalf("solo pod: %+v usage %+v", solo, u)
+	}
+}
+
+func TestRejectsTyposAndBadNames(t *testing.T) {
+	if _, err := Parse([]byte("nodes: [{count: 1, lables: {a: b}}]")); err == nil {
+		t.Fatal("unknown field accepted")
+	}
+	s, err := Parse([]byte("nodes: [{name: Bad_Name}]"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Resolve(); err == nil {
+		t.Fatal("invalid node name accepted")
+	}
+}
