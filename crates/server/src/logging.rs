@@ -1,5 +1,7 @@
 //! Log output: klog-style verbosity (`-v`) mapped onto tracing levels, text or JSON.
 
+use std::io::IsTerminal;
+
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::fmt::writer::MakeWriterExt;
 
@@ -26,7 +28,8 @@ fn filter(verbosity: u8) -> EnvFilter {
 pub fn init(options: &LoggingOptions) {
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter(options.verbosity))
-        .with_target(false);
+        .with_target(false)
+        .with_ansi(std::io::stderr().is_terminal());
     // With split streams, errors and warnings go to stderr and the rest to stdout.
     let result = match (options.format, options.split_stream) {
         (LogFormat::Json, true) => builder
