@@ -9,6 +9,7 @@ import (
 	"syscall"
 	"time"
 
+	"metrics-server-rs/e2e/internal/metricsserver"
 	"metrics-server-rs/e2e/internal/runstate"
 )
 
@@ -48,6 +49,10 @@ func stopSandbox(paths runstate.Paths, timeout time.Duration, quiet bool) error 
 		pid = st.SupervisorPID
 	}
 	t0 := time.Now()
+	// metrics-server instances first, while the apiserver still answers their shutdown.
+	if err := metricsserver.StopAll(paths, 10*time.Second); err != nil {
+		fmt.Fprintf(os.Stderr, "sandbox: %v\n", err)
+	}
 	wasRunning := supervisorAlive(pid)
 	if wasRunning {
 		_ = syscall.Kill(pid, syscall.SIGTERM)

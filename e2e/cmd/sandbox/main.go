@@ -29,6 +29,8 @@ commands:
   up      start the sandbox in the background (see: sandbox up --help)
   down    stop it and verify that no process is left
   status  show components, pids, URLs, memory, node and pod counts
+  metrics-server start|stop|status
+          install and run metrics-server against the sandbox (see: sandbox metrics-server)
 
 The run directory defaults to $SANDBOX_RUN_DIR, else <e2e>/.run next to bin/.
 `
@@ -81,6 +83,8 @@ func main() {
 		code = runDown(paths, rest[1:])
 	case "status":
 		code = runStatus(paths, rest[1:])
+	case "metrics-server":
+		code = runMetricsServer(paths, rest[1:])
 	case "supervise":
 		code = runSupervise(paths)
 	case "help", "-h", "--help":
