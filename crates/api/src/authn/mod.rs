@@ -232,7 +232,9 @@ impl Authenticator {
             )));
         }
         if let Some(reason) = failures.rejected {
-            tracing::debug!(%reason, "unable to authenticate the request");
+            // Upstream logs this as an error; it is how a wrong front-proxy CA (APIService
+            // FailedDiscoveryCheck with 401) shows up in the logs.
+            tracing::warn!(%reason, "unable to authenticate the request");
             return Err(AuthenticationFailure::Unauthorized(reason));
         }
         if self.anonymous {

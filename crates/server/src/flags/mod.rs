@@ -6,6 +6,8 @@
 mod options;
 mod parse;
 mod reader;
+#[cfg(test)]
+mod readme;
 pub mod spec;
 
 pub use options::{KubeletOptions, LogFormat, LoggingOptions, MetricsSource, Options};
