@@ -319,6 +319,9 @@ func expandPodSet(setIndex int, set PodSet, nodes []Node, nodeNames map[string]b
 	if err := validateContainers(fmt.Sprintf("pod set %d", setIndex), set.Containers, set.InitContainers); err != nil {
 		return nil, err
 	}
+	if set.ContainersPerPod < 0 || (set.ContainersPerPod > 0 && len(set.Containers) > 0) {
+		return nil, fmt.Errorf("pod set %d: containersPerPod must be positive and only applies when containers are omitted", setIndex)
+	}
 	prefix := set.NamePrefix
 	if prefix == "" {
 		prefix = fmt.Sprintf("pod%d", setIndex)
@@ -332,7 +335,7 @@ func expandPodSet(setIndex int, set PodSet, nodes []Node, nodeNames map[string]b
 			Labels: set.Labels, Containers: set.Containers, InitContainers: set.InitContainers,
 		}
 		if len(p.Containers) == 0 {
-			p.Containers = variedContainers(nodeIndex, podIndex)
+			p.Containers = variedContainers(nodeIndex, podIndex, set.ContainersPerPod)
 		}
 		if len(p.Labels) == 0 {
 			p.Labels = map[string]string{"app": prefix}
@@ -373,29 +376,40 @@ func expandPodSet(setIndex int, set PodSet, nodes []Node, nodeNames map[string]b
 	return out, nil
 }
 
-// variedContainers gives filler pods one or two containers whose usage
-// varies deterministically with the node and pod index.
-func variedContainers(nodeIndex, podIndex int) []Container {
+// variedContainers gives filler pods count containers (0: one or two) whose
+// usage varies deterministically with the node and pod index.
+func variedContainers(nodeIndex, podIndex, count int) []Container {
 	h := fnv.New64a()
 	_, _ = fmt.Fprintf(h, "%d/%d", nodeIndex, podIndex)
 	v := h.Sum64()
+	if count <= 0 {
+		count = 1 + int((v>>16)%2)
+	}
 	cpuMilli := 5 + int(v%195)
 	memMi := 16 + int((v>>8)%240)
-	out := []Container{{
+	out := make([]Container, 0, count)
+	out = append(out, Container{
 		Name:     "app",
 		Requests: ResourceList{"cpu": MustQuantity("100m"), "memory": MustQuantity("128Mi")},
 		Usage: UsageSpec{
 			CPU:    ptr(MustQuantity(fmt.Sprintf("%dm", cpuMilli))),
 			Memory: ptr(MustQuantity(fmt.Sprintf("%dMi", memMi))),
 		},
-	}}
-	if (v>>16)%2 == 1 {
+	})
+	for i := 1; i < count; i++ {
+		name, w := "log-shipper", v
+		if i > 1 {
+			// Further helpers draw their usage from their own hash.
+			name = fmt.Sprintf("helper-%d", i)
+			_, _ = fmt.Fprintf(h, "/%d", i)
+			w = h.Sum64()
+		}
 		out = append(out, Container{
-			Name:     "log-shipper",
+			Name:     name,
 			Requests: ResourceList{"cpu": MustQuantity("10m"), "memory": MustQuantity("32Mi")},
 			Usage: UsageSpec{
-				CPU:    ptr(MustQuantity(fmt.Sprintf("%dm", 1+int((v>>24)%20)))),
-				Memory: ptr(MustQuantity(fmt.Sprintf("%dKi", 8192+int((v>>32)%16384)))),
+				CPU:    ptr(MustQuantity(fmt.Sprintf("%dm", 1+int((w>>24)%20)))),
+				Memory: ptr(MustQuantity(fmt.Sprintf("%dKi", 8192+int((w>>32)%16384)))),
 			},
 		})
 	}

@@ -102,3 +102,46 @@ func TestRejectsTyposAndBadNames(t *testing.T) {
 		t.Fatal("invalid node name accepted")
 	}
 }
+
+func TestContainersPerPodGeneratesExactlyThatMany(t *testing.T) {
+	s, err := Parse([]byte(`
+nodes: [{count: 2}]
+pods: [{namePrefix: f, perNode: 3, containersPerPod: 3}, {namePrefix: g, perNode: 30}]
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := s.Resolve()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sizes := map[int]int{}
+	for _, p := range r.Pods {
+		if strings.HasPrefix(p.Name, "f-") {
+			names := []string{}
+			for _, c := range p.Containers {
+				names = append(names, c.Name)
+			}
+			if got := strings.Join(names, ","); got != "app,log-shipper,helper-2" {
+				t.Fatalf("%s: containers %s", p.Name, got)
+			}
+			continue
+		}
+		sizes[len(p.Containers)]++
+	}
+	if sizes[1] == 0 || sizes[2] == 0 || len(sizes) != 2 {
+		t.Fatalf("without containersPerPod, pods should get one or two containers: %v", sizes)
+	}
+	for _, bad := range []string{
+		"nodes: [{count: 1}]\npods: [{perNode: 1, containersPerPod: -1}]",
+		"nodes: [{count: 1}]\npods: [{perNode: 1, containersPerPod: 2, containers: [{name: a}]}]",
+	} {
+		s, err := Parse([]byte(bad))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.Resolve(); err == nil {
+			t.Fatalf("accepted: %s", bad)
+		}
+	}
+}

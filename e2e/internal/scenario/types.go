@@ -68,9 +68,10 @@ type PodSet struct {
 	Namespaces []string          `json:"namespaces,omitempty"`
 	Labels     map[string]string `json:"labels,omitempty"`
 	// Containers; when empty, every pod gets one or two generated containers
-	// with varied usage.
-	Containers     []Container `json:"containers,omitempty"`
-	InitContainers []Container `json:"initContainers,omitempty"`
+	// with varied usage (exactly ContainersPerPod of them when that is set).
+	Containers       []Container `json:"containers,omitempty"`
+	ContainersPerPod int         `json:"containersPerPod,omitempty"`
+	InitContainers   []Container `json:"initContainers,omitempty"`
 }
 
 // Container describes one container and its simulated usage.
