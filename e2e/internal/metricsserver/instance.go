@@ -104,6 +104,12 @@ func Start(ctx context.Context, paths runstate.Paths, env map[string]string, cli
 			return nil, fmt.Errorf("finding a free port on %s: %w", host, err)
 		}
 	}
+	// Registering applies the ServiceAccount, which the token needs on a fresh sandbox.
+	if opts.Register {
+		if err := clients.Register(ctx, manifest, host, int32(port)); err != nil {
+			return nil, err
+		}
+	}
 	token, err := clients.ServiceAccountToken(ctx, 24*3600)
 	if err != nil {
 		return nil, err
@@ -115,11 +121,6 @@ func Start(ctx context.Context, paths runstate.Paths, env map[string]string, cli
 	kubeconfig := filepath.Join(dir, "kubeconfig")
 	if err := WriteServiceAccountKubeconfig(kubeconfig, env["APISERVER_URL"], env["CLUSTER_CA"], tokenFile); err != nil {
 		return nil, err
-	}
-	if opts.Register {
-		if err := clients.Register(ctx, manifest, host, int32(port)); err != nil {
-			return nil, err
-		}
 	}
 	args := append(OutOfClusterArgs(deploymentArgs, dir, host, port, kubeconfig), opts.ExtraArgs...)
 	log, err := os.Create(filepath.Join(dir, "log"))
