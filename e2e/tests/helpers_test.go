@@ -109,8 +109,9 @@ func adminCert(t *testing.T) *tls.Certificate {
 	return &c
 }
 
-// issueClientCert signs a client certificate with the cluster CA key.
-func issueClientCert(t *testing.T, commonName string) *tls.Certificate {
+// issueClientCert signs a client certificate with the cluster CA key; the
+// organizations are the identity's groups.
+func issueClientCert(t *testing.T, commonName string, organizations ...string) *tls.Certificate {
 	t.Helper()
 	caCert, err := tls.LoadX509KeyPair(env["CLUSTER_CA"], env["CLUSTER_CA_KEY"])
 	if err != nil {
@@ -126,7 +127,7 @@ func issueClientCert(t *testing.T, commonName string) *tls.Certificate {
 	}
 	tmpl := &x509.Certificate{
 		SerialNumber: big.NewInt(time.Now().UnixNano()),
-		Subject:      pkix.Name{CommonName: commonName},
+		Subject:      pkix.Name{CommonName: commonName, Organization: organizations},
 		NotBefore:    time.Now().Add(-time.Hour),
 		NotAfter:     time.Now().Add(time.Hour),
 		KeyUsage:     x509.KeyUsageDigitalSignature,

@@ -1,0 +1,182 @@
+package tests
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+
+	"metrics-server-rs/e2e/internal/controlapi"
+)
+
+// TestFailingKubeletsVanishAndReturn makes two kubelets fail at a time, in
+// each of the ways a kubelet can, while the third keeps working: the failing
+// nodes (and their pods) disappear from the metrics while the healthy one
+// keeps its exact values, the log names each node's reason, the failure
+// counter counts it, and the nodes return once the fault is cleared.
+func TestFailingKubeletsVanishAndReturn(t *testing.T) {
+	ctx := context.Background()
+	t.Cleanup(func() { _ = control.ClearFaults(ctx) })
+	const healthy = "node-3"
+	phases := []map[string]nodeFault{
+		{
+			"node-1": {controlapi.Faults{HTTP500: true}, "http_status", `status: "500 Internal Server Error"`},
+			"node-2": {controlapi.Faults{Garbage: true}, "decode", "could not decode the response of https://"},
+		},
+		{
+			// Longer than --kubelet-request-timeout (10s).
+			"node-1": {controlapi.Faults{DelaySeconds: 12}, "request_timeout", "did not answer within 10s"},
+			// The RBAC hint.
+			"node-2": {controlapi.Faults{Forbidden: true}, "forbidden", "grant get on nodes/metrics to metrics-server's service account"},
+		},
+		{
+			"node-1": {controlapi.Faults{Hang: true}, "request_timeout", "did not answer within 10s"},
+			"node-2": {controlapi.Faults{Unauthorized: true}, "unauthorized", "rejected metrics-server's credentials (401 Unauthorized"},
+		},
+	}
+	pods := apiPods(t)
+	for i, phase := range phases {
+		failing := sortedKeys(phase)
+		t.Run(fmt.Sprintf("phase %d %v", i+1, failing), func(t *testing.T) {
+			waitAllNodesServed(t)
+			families, _ := selfMetrics(t, defaultInstance)
+			before := counterByLabel(families, "kubelet_scrape_failures_total", "reason")
+			offset := logSize(t, defaultInstance)
+			for _, node := range failing {
+				if err := control.SetFaults(ctx, phase[node].fault, node); err != nil {
+					t.Fatal(err)
+				}
+			}
+			defer func() {
+				if err := control.ClearFaults(ctx, failing...); err != nil {
+					t.Error(err)
+				}
+			}()
+			eventually(t, 3*defaultResolution, "failing nodes gone, reasons logged and counted", func() (bool, string) {
+				list := nodeMetricsList(t, metricsAPI+"/nodes")
+				if names := list.names(); !slices.Equal(names, []string{healthy}) {
+					return false, fmt.Sprintf("nodes listed: %v", names)
+				}
+				log := readLog(t, defaultInstance, offset)
+				families, _ := selfMetrics(t, defaultInstance)
+				after := counterByLabel(families, "kubelet_scrape_failures_total", "reason")
+				wantIncrease := map[string]float64{}
+				for _, node := range failing {
+					f := phase[node]
+					if !logNames(log, node, f.reason, f.detail) {
+						return false, fmt.Sprintf("no log line for %s with reason %s and %q in:\n%s", node, f.reason, f.detail, log)
+					}
+					wantIncrease[f.reason]++
+				}
+				for reason, n := range wantIncrease {
+					if after[reason]-before[reason] < n {
+						return false, fmt.Sprintf("kubelet_scrape_failures_total{reason=%q}: %v before, %v now", reason, before[reason], after[reason])
+					}
+				}
+				return true, ""
+			})
+			for _, node := range failing {
+				expectStatus(t, "GET a failing node", apiGet(t, metricsAPI+"/nodes/"+node, adminIdentity(t)),
+					failureStatus(404, "NotFound", fmt.Sprintf(`nodemetrics.metrics.k8s.io %q not found`, node),
+						map[string]any{"name": node, "group": "metrics.k8s.io", "kind": "nodemetrics"}))
+			}
+			served := podMetricsList(t, metricsAPI+"/pods")
+			for _, item := range served.Items {
+				if p := pods[item.Metadata.Namespace+"/"+item.Metadata.Name]; p != nil && slices.Contains(failing, p.Spec.NodeName) {
+					t.Errorf("pod %s/%s on failing %s is still served", p.Namespace, p.Name, p.Spec.NodeName)
+				}
+			}
+			var nm nodeMetricsJSON
+			mustJSON(t, "GET "+healthy, apiGet(t, metricsAPI+"/nodes/"+healthy, adminIdentity(t)), &nm)
+			if err := verifyNodeMetrics(ctx, nm); err != nil {
+				t.Errorf("the healthy node: %v", err)
+			}
+		})
+	}
+	// Cleared: every node, and the pods on them, come back.
+	waitAllNodesServed(t)
+	eventually(t, 3*defaultResolution, "pods of the recovered nodes served", func() (bool, string) {
+		served := podMetricsList(t, metricsAPI+"/pods")
+		var missing []string
+		for key, p := range pods {
+			if p.Status.Phase == corev1.PodRunning && p.DeletionTimestamp == nil {
+				if _, ok := served.find(p.Namespace, p.Name); !ok {
+					missing = append(missing, key)
+				}
+			}
+		}
+		return len(missing) == 0, fmt.Sprint("missing: ", missing)
+	})
+}
+
+// nodeFault is a fault, the kubelet_scrape_failures_total reason it must be
+// counted under, and what the log line must say about it.
+type nodeFault struct {
+	fault          controlapi.Faults
+	reason, detail string
+}
+
+// TestKubeletWithAWrongCertificateIsNotScraped: a serving certificate from an
+// unrelated CA fails the TLS handshake. The fault only affects new
+// connections (the simulated kubelet keeps established ones, as a kubelet
+// does), so a fresh instance is started while it is set.
+func TestKubeletWithAWrongCertificateIsNotScraped(t *testing.T) {
+	ctx := context.Background()
+	const bad = "node-2"
+	t.Cleanup(func() { _ = control.ClearFaults(ctx, bad) })
+	if err := control.SetFaults(ctx, controlapi.Faults{WrongCertificate: true}, bad); err != nil {
+		t.Fatal(err)
+	}
+	instance := startExtraInstance(t, "wrong-certificate")
+	admin := adminIdentity(t)
+	eventually(t, 3*defaultResolution, "the other nodes served, the x509 failure logged and counted", func() (bool, string) {
+		var list nodeMetricsListJSON
+		mustJSON(t, "nodes", directGet(t, instance, metricsAPI+"/nodes", admin), &list)
+		if !slices.Equal(list.names(), []string{"node-1", "node-3"}) {
+			return false, fmt.Sprint("nodes listed: ", list.names())
+		}
+		log := readLog(t, instance, 0)
+		if !logNames(log, bad, "tls_unknown_authority", "x509: certificate signed by unknown authority") {
+			return false, "no x509 log line for " + bad + " in:\n" + log
+		}
+		families, _ := selfMetrics(t, instance)
+		if n := counterByLabel(families, "kubelet_scrape_failures_total", "reason")["tls_unknown_authority"]; n < 1 {
+			return false, fmt.Sprintf("kubelet_scrape_failures_total{reason=\"tls_unknown_authority\"} = %v", n)
+		}
+		return true, ""
+	})
+	expectStatus(t, "GET the node", directGet(t, instance, metricsAPI+"/nodes/"+bad, admin),
+		failureStatus(404, "NotFound", fmt.Sprintf(`nodemetrics.metrics.k8s.io %q not found`, bad),
+			map[string]any{"name": bad, "group": "metrics.k8s.io", "kind": "nodemetrics"}))
+	if err := control.ClearFaults(ctx, bad); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 3*defaultResolution, bad+" served once its certificate is right", func() (bool, string) {
+		var list nodeMetricsListJSON
+		mustJSON(t, "nodes", directGet(t, instance, metricsAPI+"/nodes", admin), &list)
+		return len(list.Items) == testNodes, fmt.Sprint("nodes listed: ", list.names())
+	})
+}
+
+// waitAllNodesServed waits until every node is in the node list again.
+func waitAllNodesServed(t *testing.T) {
+	t.Helper()
+	eventually(t, 3*defaultResolution, "every node served", func() (bool, string) {
+		names := nodeMetricsList(t, metricsAPI+"/nodes").names()
+		return len(names) == testNodes, fmt.Sprintf("nodes listed: %v", names)
+	})
+}
+
+// logNames reports whether a log line says that scraping node failed for reason with detail.
+func logNames(log, node, reason, detail string) bool {
+	for _, line := range strings.Split(log, "\n") {
+		if strings.Contains(line, "failed to scrape node") && strings.Contains(line, `node="`+node+`"`) &&
+			strings.Contains(line, `reason="`+reason+`"`) && strings.Contains(line, detail) {
+			return true
+		}
+	}
+	return false
+}
