@@ -1,0 +1,133 @@
+// Command bench measures a metrics-server binary against the e2e sandbox at
+// a given scale and prints one table (see e2e/README.md, "Benchmark"):
+//
+//	e2e/bench --nodes N --pods-per-node M [--containers-per-pod C] [--resolution 15s]
+//	          [--cycles K] [--samples S] [--keep] [--json FILE] [--binary PATH] [-- ARGS...]
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"metrics-server-rs/e2e/internal/bench"
+)
+
+const usage = `usage: e2e/bench --nodes N --pods-per-node M [--containers-per-pod C] [--resolution 15s]
+                 [--cycles K] [--samples S] [--keep] [--json FILE] [--binary PATH] [-- ARGS...]
+
+Brings up the e2e sandbox at that size (scenarios/scale.yaml with C containers
+per filler pod) or reuses a running one of that size, runs the metrics-server
+binary (default target/release/metrics-server, built when missing) with the
+manifest's args, --metric-resolution and ARGS, measures K scrape cycles without
+load, then S timed requests per query and path, and prints one table.
+A sandbox bench started is stopped at the end unless --keep.
+
+flags:
+`
+
+// e2eDir is the directory above bin/, where this binary is built.
+func e2eDir() (string, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return "", err
+	}
+	return filepath.Dir(filepath.Dir(exe)), nil
+}
+
+func main() {
+	os.Exit(run())
+}
+
+func run() int {
+	dir, err := e2eDir()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		return 1
+	}
+	repoRoot := filepath.Dir(dir)
+	defaultBinary := filepath.Join(repoRoot, "target", "release", "metrics-server")
+
+	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+	fs.Usage = func() {
+		fmt.Fprint(os.Stderr, usage)
+		fs.PrintDefaults()
+	}
+	o := bench.Options{Log: os.Stderr}
+	fs.IntVar(&o.Nodes, "nodes", 0, "simulated nodes (required)")
+	fs.IntVar(&o.PodsPerNode, "pods-per-node", -1, "filler pods per node (required)")
+	fs.IntVar(&o.ContainersPerPod, "containers-per-pod", 2, "containers per filler pod")
+	fs.DurationVar(&o.Resolution, "resolution", 15*time.Second, "--metric-resolution given to the binary")
+	fs.IntVar(&o.Cycles, "cycles", 5, "scrape cycles to measure")
+	fs.IntVar(&o.Samples, "samples", 100, "timed requests per query and path")
+	fs.StringVar(&o.Binary, "binary", defaultBinary, "metrics-server executable (any implementation taking metrics-server's flags)")
+	fs.BoolVar(&o.Keep, "keep", false, "leave a sandbox that bench started running")
+	jsonFile := fs.String("json", "", "also write the figures to this file as JSON")
+	if err := fs.Parse(os.Args[1:]); err != nil {
+		return 2
+	}
+	if o.Nodes <= 0 || o.PodsPerNode < 0 {
+		fmt.Fprintln(os.Stderr, "bench: --nodes and --pods-per-node are required")
+		fs.Usage()
+		return 2
+	}
+	o.BinaryArgs = fs.Args()
+	if o.Binary, err = filepath.Abs(o.Binary); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		return 1
+	}
+	if err := ensureBinary(o.Binary, defaultBinary, repoRoot); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		return 1
+	}
+	o.Sandbox = bench.Sandbox{Script: filepath.Join(dir, "sandbox"), RunDir: bench.DefaultRunDir(dir), Out: os.Stderr}
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	result, err := bench.Run(ctx, o)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		return 1
+	}
+	if err := result.WriteTable(os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		return 1
+	}
+	if *jsonFile != "" {
+		data, err := json.MarshalIndent(result, "", "  ")
+		if err == nil {
+			err = os.WriteFile(*jsonFile, append(data, '\n'), 0o644)
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "bench: writing JSON:", err)
+			return 1
+		}
+	}
+	return 0
+}
+
+// ensureBinary builds our release binary when it is the one asked for and
+// is missing; another implementation's binary must exist.
+func ensureBinary(binary, defaultBinary, repoRoot string) error {
+	if _, err := os.Stat(binary); err == nil {
+		return nil
+	}
+	if binary != defaultBinary {
+		return fmt.Errorf("metrics-server binary %s does not exist", binary)
+	}
+	fmt.Fprintln(os.Stderr, "bench: building", binary, "(cargo build --release -p metrics-server)")
+	cmd := exec.Command("cargo", "build", "--release", "-p", "metrics-server")
+	cmd.Dir = repoRoot
+	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("cargo build --release -p metrics-server: %w", err)
+	}
+	return nil
+}

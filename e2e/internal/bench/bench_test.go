@@ -1,0 +1,174 @@
+package bench
+
+import (
+	"os"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestParseStatusMemory(t *testing.T) {
+	status := "Name:\tmetrics-server\nVmPeak:\t  200 kB\nVmHWM:\t   51200 kB\nVmRSS:\t   40960 kB\nThreads:\t3\n"
+	rss, hwm, err := parseStatusMemory(status)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rss != 40<<20 || hwm != 50<<20 {
+		t.Fatalf("rss %d hwm %d", rss, hwm)
+	}
+	if _, _, err := parseStatusMemory("Name:\tzombie\nState:\tZ\n"); err == nil {
+		t.Fatal("a status without VmRSS was accepted")
+	}
+}
+
+func TestParseStatCountsFieldsAfterTheLastParenthesis(t *testing.T) {
+	// Field 2 holds spaces and a ')' as a hostile command name could.
+	stat := "4242 (we ird) (name) S 1 4242 4242 0 -1 4194560 100 0 0 0 250 75 0 0 20 0 8 0 123456 1000 500 18446744073709551615"
+	f, err := parseStat(stat)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f.utime != 250 || f.stime != 75 || f.starttime != 123456 {
+		t.Fatalf("%+v", f)
+	}
+	if _, err := parseStat("4242 (short) S 1 2"); err == nil {
+		t.Fatal("a truncated stat line was accepted")
+	}
+}
+
+func TestReadProcessUsageOfThisProcess(t *testing.T) {
+	// Burn some CPU so the reading cannot be all zero.
+	deadline := time.Now().Add(50 * time.Millisecond)
+	for x := 0; time.Now().Before(deadline); x++ {
+		_ = x * x
+	}
+	u, err := ReadProcessUsage(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if u.RSSBytes == 0 || u.HWMBytes < u.RSSBytes || u.CPUTicks == 0 {
+		t.Fatalf("%+v", u)
+	}
+	start, err := ProcessStartTime(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if age := time.Since(start); age < 0 || age > time.Hour {
+		t.Fatalf("this test process started %v ago?", age)
+	}
+}
+
+func TestParseSelfMetrics(t *testing.T) {
+	text := strings.Join([]string{
+		`# HELP metrics_server_manager_tick_duration_seconds [ALPHA] The total time spent collecting and storing metrics in seconds.`,
+		`# TYPE metrics_server_manager_tick_duration_seconds histogram`,
+		`metrics_server_manager_tick_duration_seconds_bucket{le="+Inf"} 3`,
+		`metrics_server_manager_tick_duration_seconds_sum 4.5`,
+		`metrics_server_manager_tick_duration_seconds_count 3`,
+		`metrics_server_kubelet_request_duration_seconds_bucket{node="a}b",le="0.005"} 1`,
+		`metrics_server_kubelet_request_total{success="false"} 2`,
+		`metrics_server_kubelet_request_total{success="true"} 2998 1700000000000`,
+		`go_goroutines 12`,
+	}, "\n")
+	m, err := ParseSelfMetrics(text)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := SelfMetrics{TickCount: 3, TickSum: 4.5, HasTick: true, KubeletOK: 2998, KubeletFailed: 2, HasKubelet: true}
+	if m != want {
+		t.Fatalf("got %+v want %+v", m, want)
+	}
+	if m, err := ParseSelfMetrics("up 1\n"); err != nil || m.HasTick || m.HasKubelet {
+		t.Fatalf("families that are absent were reported: %+v %v", m, err)
+	}
+	if _, err := ParseSelfMetrics(`metrics_server_kubelet_request_total{success="true" 1`); err == nil {
+		t.Fatal("unterminated labels accepted")
+	}
+}
+
+func TestSummarizeUsesNearestRank(t *testing.T) {
+	values := make([]float64, 0, 200)
+	for i := 200; i >= 1; i-- {
+		values = append(values, float64(i))
+	}
+	d := Summarize(values)
+	if d.N != 200 || d.Min != 1 || d.P50 != 100 || d.P99 != 198 || d.Max != 200 || d.Mean != 100.5 {
+		t.Fatalf("%+v", d)
+	}
+	if small := Summarize([]float64{3, 1, 2}); small.P50 != 2 || small.P99 != 3 {
+		t.Fatalf("%+v", small)
+	}
+	if empty := Summarize(nil); empty.N != 0 {
+		t.Fatalf("%+v", empty)
+	}
+	if values[0] != 200 {
+		t.Fatal("Summarize reordered its input")
+	}
+}
+
+func TestDecodeListAndSingleObjects(t *testing.T) {
+	list := `{"kind":"PodMetricsList","apiVersion":"metrics.k8s.io/v1beta1","metadata":{},"items":[
+	  {"metadata":{"name":"p1","namespace":"a"},"timestamp":"2026-01-01T00:00:00Z","window":"15s","containers":[]},
+	  {"metadata":{"name":"p2","namespace":"b"},"timestamp":"2026-01-01T00:00:01Z","window":"15s","containers":[]}]}`
+	refs, err := decodeList([]byte(list))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(refs) != 2 || refs[1] != (objectRef{"b", "p2", "2026-01-01T00:00:01Z"}) {
+		t.Fatalf("%+v", refs)
+	}
+	one, err := decodeList([]byte(`{"kind":"NodeMetrics","metadata":{"name":"node-1"},"timestamp":"t1","window":"15s","usage":{}}`))
+	if err != nil || len(one) != 1 || one[0].Name != "node-1" || one[0].Timestamp != "t1" {
+		t.Fatalf("%+v %v", one, err)
+	}
+	if _, err := decodeList([]byte(`{"items":[]}`)); err == nil {
+		t.Fatal("a document without kind was accepted")
+	}
+	if _, err := decodeList([]byte(`<html>`)); err == nil {
+		t.Fatal("garbage accepted")
+	}
+}
+
+func TestRSSFiguresSplitSamplesByPhase(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	s := &rssSampler{}
+	for i, mb := range []uint64{90, 10, 30, 20, 50, 70} {
+		s.samples = append(s.samples, rssSample{t0.Add(time.Duration(i) * time.Second), mb << 20})
+	}
+	quiet := [2]time.Time{t0.Add(1 * time.Second), t0.Add(3 * time.Second)}
+	queries := [2]time.Time{t0.Add(4 * time.Second), t0.Add(5 * time.Second)}
+	f := s.figures(quiet, queries, 95<<20)
+	want := RSSFigures{SteadyBytes: 20 << 20, QuietMaxBytes: 30 << 20, QueryMaxBytes: 70 << 20, PeakBytes: 95 << 20, Samples: 6}
+	if f != want {
+		t.Fatalf("got %+v want %+v", f, want)
+	}
+}
+
+func TestTableJudgesTheIssueTargets(t *testing.T) {
+	r := &Result{
+		Nodes: 1000, PodsPerNode: 30, ContainersPerPod: 2, ResolutionSeconds: 15, Cycles: 5,
+		TimeToFirstMetricsSeconds: 16,
+		RSS:                       RSSFigures{SteadyBytes: 40 << 20},
+		CPU:                       CPUFigures{SecondsPerCycle: 0.3, PerCycleSeconds: []float64{0.3}},
+		Latency: []LatencyFigures{{Query: "all pods", Path: "direct", Items: 30001,
+			Distribution: Summarize([]float64{0.05, 0.07})}},
+	}
+	var b strings.Builder
+	if err := r.WriteTable(&b); err != nil {
+		t.Fatal(err)
+	}
+	out := b.String()
+	for _, want := range []string{"≤ 15s  MISSED", "≤ 64.0 MiB  ok", "≤ 0.25 s  MISSED", "p50 ≤ 100.0 ms  ok"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("table lacks %q:\n%s", want, out)
+		}
+	}
+	r.Nodes = 100
+	b.Reset()
+	if err := r.WriteTable(&b); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(b.String(), "MISSED") || strings.Contains(b.String(), "  ok") {
+		t.Errorf("targets judged at a size the issue names none for:\n%s", b.String())
+	}
+}
