@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -345,10 +346,27 @@ func spawnSupervisor(paths runstate.Paths) (*exec.Cmd, error) {
 	cmd.Stderr = logFile
 	cmd.Dir = paths.RunDir
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	closeInheritedOnExec()
 	if err := cmd.Start(); err != nil {
 		return nil, err
 	}
 	return cmd, nil
+}
+
+// closeInheritedOnExec keeps descriptors this process inherited (Go only
+// marks its own close-on-exec) out of the long-lived supervisor: a
+// `flock LOCK sandbox up` would otherwise hold the lock for as long as the
+// sandbox runs.
+func closeInheritedOnExec() {
+	entries, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		return
+	}
+	for _, entry := range entries {
+		if fd, err := strconv.Atoi(entry.Name()); err == nil && fd > 2 {
+			syscall.CloseOnExec(fd)
+		}
+	}
 }
 
 // waitReady follows state.json until the supervisor is ready or fails.
