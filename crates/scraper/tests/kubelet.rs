@@ -637,38 +637,91 @@ async fn a_kubelet_that_never_answers_times_out() {
     assert!(err.is_timeout());
 }
 
-/// A TCP relay in front of the fake kubelet that counts accepted connections.
-async fn counting_relay(backend: std::net::SocketAddr) -> (u16, Arc<AtomicUsize>) {
+/// A TCP relay in front of the fake kubelet. For each connection, once it is closed, it
+/// records how many bytes the kubelet sent on it.
+async fn counting_relay(backend: std::net::SocketAddr) -> (u16, Arc<Mutex<Vec<u64>>>) {
     let listener = tokio::net::TcpListener::bind((common::LOOPBACK, 0))
         .await
         .unwrap();
     let port = listener.local_addr().unwrap().port();
-    let accepted = Arc::new(AtomicUsize::new(0));
-    let counter = accepted.clone();
+    let closed = Arc::new(Mutex::new(Vec::new()));
+    let record = closed.clone();
     tokio::spawn(async move {
-        while let Ok((mut inbound, _)) = listener.accept().await {
-            counter.fetch_add(1, Ordering::SeqCst);
+        while let Ok((inbound, _)) = listener.accept().await {
+            let record = record.clone();
             tokio::spawn(async move {
-                if let Ok(mut outbound) = tokio::net::TcpStream::connect(backend).await {
-                    let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
-                }
+                let Ok(outbound) = tokio::net::TcpStream::connect(backend).await else {
+                    return;
+                };
+                let (mut client_read, mut client_write) = inbound.into_split();
+                let (mut kubelet_read, mut kubelet_write) = outbound.into_split();
+                let upstream = tokio::io::copy(&mut client_read, &mut kubelet_write);
+                let downstream = async {
+                    let sent = tokio::io::copy(&mut kubelet_read, &mut client_write).await;
+                    let _ = tokio::io::AsyncWriteExt::shutdown(&mut client_write).await;
+                    sent
+                };
+                let (_, sent) = tokio::join!(upstream, downstream);
+                record.lock().unwrap().push(sent.unwrap_or(0));
             });
         }
     });
-    (port, accepted)
+    (port, closed)
+}
+
+/// Waits (bounded) until `n` relayed connections have closed and returns their byte counts.
+async fn closed_connections(closed: &Mutex<Vec<u64>>, n: usize) -> Vec<u64> {
+    for _ in 0..500 {
+        let done = closed.lock().unwrap().clone();
+        if done.len() >= n {
+            return done;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!(
+        "{n} connections did not close: {:?}",
+        closed.lock().unwrap()
+    );
 }
 
 #[tokio::test]
-async fn connections_are_reused_across_scrapes() {
+async fn each_scrape_closes_its_connection_and_resumes_the_tls_session() {
     let pki = Pki::new();
     let server = pki.serve(resource_router(), false).await;
-    let (port, accepted) = counting_relay(server.addr).await;
+    let (port, closed) = counting_relay(server.addr).await;
     let client = KubeletClient::new(&pki.config()).unwrap();
     let target = node("worker-1", port);
     for _ in 0..3 {
         client.scrape(&target).await.unwrap();
     }
-    assert_eq!(accepted.load(Ordering::SeqCst), 1);
+    let sent = closed_connections(&closed, 3).await;
+    assert_eq!(sent.len(), 3, "{sent:?}");
+    // A resumed handshake leaves out the kubelet's certificate.
+    let certificate = pki.serving.cert_der.len() as u64;
+    for later in &sent[1..] {
+        assert!(
+            later + certificate <= sent[0],
+            "bytes from the kubelet per connection: {sent:?}, certificate {certificate} bytes"
+        );
+    }
+}
+
+#[tokio::test]
+async fn kept_connections_are_reused_across_scrapes() {
+    let pki = Pki::new();
+    let server = pki.serve(resource_router(), false).await;
+    let (port, closed) = counting_relay(server.addr).await;
+    let config = KubeletClientConfig {
+        keep_connections: true,
+        ..pki.config()
+    };
+    let client = KubeletClient::new(&config).unwrap();
+    let target = node("worker-1", port);
+    for _ in 0..3 {
+        client.scrape(&target).await.unwrap();
+    }
+    drop(client);
+    assert_eq!(closed_connections(&closed, 1).await.len(), 1);
 }
 
 #[test]
