@@ -2,7 +2,8 @@
 //!
 //! As upstream: the first cycle starts at once, a cycle that overruns makes the next tick be
 //! skipped rather than queued, and each cycle's deadline is one resolution. Unlike upstream,
-//! the second cycle follows the first after half a resolution, so first metrics come sooner.
+//! cycles are a third of a resolution apart until the first metrics are served, so they come
+//! within one resolution of start instead of after it.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -78,6 +79,9 @@ pub struct Manager {
 }
 
 /// What the scraper needs to reach a node's kubelet.
+/// Warm-up cycles (until the first metrics are served) are this fraction of a resolution apart.
+const WARM_UP_STEPS: u32 = 3;
+
 pub fn target(node: &NodeInfo) -> NodeTarget {
     NodeTarget {
         name: node.name.clone(),
@@ -93,12 +97,32 @@ pub fn target(node: &NodeInfo) -> NodeTarget {
 
 impl Manager {
     pub async fn run(self, cancel: CancellationToken) {
-        // CPU needs two points per node. Taking the second half a resolution after the first
-        // serves metrics (and turns /readyz green) within one resolution of the caches
-        // syncing instead of after it; later cycles keep the full resolution apart.
+        // CPU needs two points per node, so upstream serves nothing for a whole resolution
+        // after start. Until metrics are served, cycles repeat every third of a resolution:
+        // the second point is taken as soon as the kubelets have a newer sample, and /readyz
+        // turns green within one resolution. Afterwards cycles are a full resolution apart.
         let first = Instant::now();
-        self.cycle().await;
-        let mut ticks = tokio::time::interval_at(first + self.resolution / 2, self.resolution);
+        let mut last = first;
+        let mut serving = self.cycle().await;
+        let step = self.resolution / WARM_UP_STEPS;
+        let mut next = first + step;
+        while !serving && next < first + self.resolution {
+            tokio::select! {
+                _ = tokio::time::sleep_until(next) => {}
+                _ = cancel.cancelled() => return,
+            }
+            last = Instant::now();
+            serving = self.cycle().await;
+            next += step;
+        }
+        // Once serving, the next window is a full resolution; otherwise keep the third's pace
+        // for the first regular tick.
+        let start = if serving {
+            last + self.resolution
+        } else {
+            next
+        };
+        let mut ticks = tokio::time::interval_at(start, self.resolution);
         ticks.set_missed_tick_behavior(MissedTickBehavior::Skip);
         loop {
             tokio::select! {
@@ -109,8 +133,9 @@ impl Manager {
         }
     }
 
-    /// One scrape-and-store cycle. (The scraper itself forgets nodes that left the cluster.)
-    async fn cycle(&self) {
+    /// One scrape-and-store cycle; returns whether metrics are served after it. (The scraper
+    /// itself forgets nodes that left the cluster.)
+    async fn cycle(&self) -> bool {
         let start = Instant::now();
         self.health.tick_started(start);
         let targets: Vec<NodeTarget> = self
@@ -153,6 +178,7 @@ impl Manager {
                 "metric storage readiness changed"
             );
         }
+        summary.readiness_after.is_ready()
     }
 }
 
