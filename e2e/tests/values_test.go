@@ -20,6 +20,20 @@ import (
 // name (issues 3 and 5).
 func TestServedValuesEqualWhatTheKubeletsReported(t *testing.T) {
 	ctx := context.Background()
+	// A served node's memory includes the pods that were on it when it was
+	// scraped; /v1/sample answers with the pods there now. Wait for samples
+	// taken after whatever earlier tests created, changed or deleted.
+	settled := time.Now()
+	eventually(t, 3*defaultResolution, "every node sampled after the test started", func() (bool, string) {
+		var list nodeMetricsListJSON
+		kubectlRaw(t, metricsAPI+"/nodes", &list)
+		for _, item := range list.Items {
+			if !item.Timestamp.After(settled) {
+				return false, fmt.Sprintf("node %s sampled at %s, before %s", item.Metadata.Name, item.Timestamp, settled)
+			}
+		}
+		return len(list.Items) > 0, "no nodes served"
+	})
 	nodes := apiNodes(t)
 	var pods map[string]*corev1.Pod
 	var podList podMetricsListJSON
