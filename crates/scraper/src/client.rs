@@ -1,5 +1,6 @@
-//! The kubelet HTTP client: one reqwest client for every node (connections pooled across
-//! cycles), requests bounded in time and size, failures classified into [`ScrapeError`]s.
+//! The kubelet HTTP client: one reqwest client for every node (a connection per scrape that
+//! resumes the node's TLS session, or pooled connections with `keep_connections`), requests
+//! bounded in time and size, failures classified into [`ScrapeError`]s.
 
 use std::collections::HashMap;
 use std::error::Error as StdError;

@@ -20,8 +20,8 @@ use crate::flags::Options;
 use crate::kube_config;
 use crate::manager::{Manager, ManagerMetrics};
 
-/// Kubelet connections idle longer than this are closed; more than any sane resolution, so each
-/// cycle reuses the last cycle's connections.
+/// With `--kubelet-keep-connections`, kubelet connections idle longer than this are closed;
+/// more than any sane resolution, so each cycle reuses the last cycle's connections.
 const KUBELET_IDLE_TIMEOUT_FLOOR: Duration = Duration::from_secs(90);
 
 pub fn serving_config(options: &Options) -> ServingConfig {

@@ -82,6 +82,7 @@ pub fn kubelet_client(
             MetricsSource::Auto => ScrapeSource::Auto,
         },
         max_concurrent: flags.max_concurrent_requests,
+        keep_connections: flags.keep_connections,
         pool_idle_timeout,
         user_agent: format!(
             "metrics-server/v{} ({}/{}) metrics-server-rs",
@@ -199,6 +200,13 @@ mod tests {
         );
         assert!(!config.insecure_skip_tls_verify);
         assert_eq!(config.default_port, 10250);
+    }
+
+    #[test]
+    fn connections_are_kept_only_when_asked() {
+        assert!(!build(&[], &base_config()).unwrap().keep_connections);
+        let kept = build(&["--kubelet-keep-connections"], &base_config()).unwrap();
+        assert!(kept.keep_connections);
     }
 
     #[test]

@@ -361,6 +361,14 @@ pub static FLAGS: &[FlagSpec] = &[
     ),
     flag(
         KubeletClient,
+        "kubelet-keep-connections",
+        Bool,
+        "",
+        Extension,
+        "Keep each kubelet connection open for the next scrape. Saves a TLS handshake per node and scrape (about 0.3 ms of CPU) but holds about 60 KiB per node while idle; by default each scrape opens a connection and resumes the node's TLS session.",
+    ),
+    flag(
+        KubeletClient,
         "kubelet-max-concurrent-requests",
         Int,
         "256",
