@@ -2,6 +2,7 @@
 //! extension apiserver. This binary only wires the crates together:
 //! cluster watches → kubelet scraper → metric store → API.
 
+mod allocator;
 mod app;
 mod flags;
 mod kube_config;
@@ -11,7 +12,7 @@ mod manager;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    limit_malloc_arenas();
+    allocator::limit_arenas();
     let options = match flags::parse_args(std::env::args_os()) {
         Ok(options) => options,
         Err(flags::ParseOutcome::Help(help)) => {
@@ -49,19 +50,3 @@ fn main() -> ExitCode {
         }
     }
 }
-
-/// glibc gives each allocating thread an arena of its own and keeps what every arena grew to;
-/// with the scraper thread and the API workers that is about 20 MiB more resident memory at
-/// 1,000 nodes than one shared arena, for no measurable CPU (e2e/bench). Few threads allocate,
-/// so the shared arena's lock is rarely contended.
-#[cfg(all(target_os = "linux", target_env = "gnu"))]
-#[allow(unsafe_code)]
-fn limit_malloc_arenas() {
-    // SAFETY: mallopt only tunes the allocator, and runs before any other thread exists.
-    unsafe {
-        libc::mallopt(libc::M_ARENA_MAX, 1);
-    }
-}
-
-#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
-fn limit_malloc_arenas() {}

@@ -178,7 +178,10 @@ impl Manager {
                 "metric storage readiness changed"
             );
         }
-        summary.readiness_after.is_ready()
+        let serving = summary.readiness_after.is_ready();
+        drop(report.outcomes);
+        crate::allocator::release_free_memory();
+        serving
     }
 }
 
