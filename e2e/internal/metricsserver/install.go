@@ -161,6 +161,22 @@ func (c Clients) apply(ctx context.Context, obj *unstructured.Unstructured, dryR
 // Register applies everything the manifest holds except the Deployment; the
 // Service loses its selector (there are no pods for it to select) and an
 // EndpointSlice sends its https port to address:port.
+// InstallIdentity applies what the binary's identity needs — the
+// ServiceAccount and its RBAC — without the Service and APIService, for an
+// instance that does not take over the aggregator's route.
+func (c Clients) InstallIdentity(ctx context.Context, m *Manifest) error {
+	for _, obj := range m.Objects {
+		switch obj.GetKind() {
+		case "Deployment", "Service", "APIService":
+			continue
+		}
+		if err := c.apply(ctx, obj.DeepCopy(), false); err != nil {
+			return fmt.Errorf("applying %s %s: %w", obj.GetKind(), obj.GetName(), err)
+		}
+	}
+	return nil
+}
+
 func (c Clients) Register(ctx context.Context, m *Manifest, address string, port int32) error {
 	for _, obj := range m.Objects {
 		if obj.GetKind() == "Deployment" {

@@ -104,11 +104,13 @@ func Start(ctx context.Context, paths runstate.Paths, env map[string]string, cli
 			return nil, fmt.Errorf("finding a free port on %s: %w", host, err)
 		}
 	}
-	// Registering applies the ServiceAccount, which the token needs on a fresh sandbox.
+	// Both apply the ServiceAccount, which the token needs on a fresh sandbox.
 	if opts.Register {
 		if err := clients.Register(ctx, manifest, host, int32(port)); err != nil {
 			return nil, err
 		}
+	} else if err := clients.InstallIdentity(ctx, manifest); err != nil {
+		return nil, err
 	}
 	token, err := clients.ServiceAccountToken(ctx, 24*3600)
 	if err != nil {
