@@ -67,8 +67,8 @@ pub(crate) fn tls_config(config: &KubeletClientConfig) -> Result<ClientConfig, C
     };
     // Matches the client's HTTP/1.1-only setting: a kubelet offered h2 would pick it.
     tls.alpn_protocols = vec![b"http/1.1".to_vec()];
-    // Connections are not kept between cycles, so every scrape resumes the node's previous
-    // session; rustls's default cache (256 servers) would evict most of a large cluster's.
+    // Unless connections are kept, every scrape resumes the node's previous session;
+    // rustls's default cache (256 servers) would evict most of a large cluster's.
     tls.resumption = Resumption::in_memory_sessions(TLS_SESSION_CACHE_SERVERS);
     Ok(tls)
 }

@@ -78,10 +78,10 @@ pub struct Manager {
     pub metrics: ManagerMetrics,
 }
 
-/// What the scraper needs to reach a node's kubelet.
 /// Warm-up cycles (until the first metrics are served) are this fraction of a resolution apart.
 const WARM_UP_STEPS: u32 = 3;
 
+/// What the scraper needs to reach a node's kubelet.
 pub fn target(node: &NodeInfo) -> NodeTarget {
     NodeTarget {
         name: node.name.clone(),
@@ -179,6 +179,7 @@ impl Manager {
             );
         }
         let serving = summary.readiness_after.is_ready();
+        // The outcomes hold the cycle's error messages; free them before handing pages back.
         drop(report.outcomes);
         crate::allocator::release_free_memory();
         serving
