@@ -10,6 +10,12 @@
 //! segments. We split the raw path and decode each segment, exactly as the axum router
 //! does when it matches routes, so authorization always judges the same namespace and
 //! name that the handler will serve.
+//!
+//! This parse is the only one: the filter chain authorizes it and then hands it to the routes
+//! in the request extensions, and the routes serve exactly what it says (namespace, name,
+//! selectors, watch). A repeated query parameter counts with its *first* value everywhere, as
+//! Go's `url.Values.Get` and `metav1.ListOptions` decoding do — so the kube-apiserver in
+//! front of us, our own SubjectAccessReview and the answer all judge the same value.
 
 use http::{Method, Uri};
 use metrics_types::selector::{Field, FieldSelector};
@@ -47,6 +53,8 @@ pub struct RequestInfo {
     pub label_selector: String,
     /// The raw `fieldSelector` of a list, watch or deletecollection (else empty).
     pub field_selector: String,
+    /// The query's list options (first value of each), which the routes serve from.
+    pub options: ListOptions,
 }
 
 /// A URL the apiserver's request-info parser refuses.
@@ -129,7 +137,8 @@ impl RequestInfo {
             info.resource = resource.clone();
         }
 
-        let list = ListParameters::from_query(uri.query().unwrap_or(""));
+        info.options = ListOptions::from_query(uri.query().unwrap_or(""));
+        let list = &info.options;
         if info.name.is_empty() && info.verb == "get" {
             info.verb = if list.watch { "watch" } else { "list" }.to_owned();
             if let Some(name) = list.name_from_field_selector() {
@@ -141,8 +150,8 @@ impl RequestInfo {
         }
         // Selectors only matter to authorization (AuthorizeWithSelectors) for collection verbs.
         if matches!(info.verb.as_str(), "list" | "watch" | "deletecollection") {
-            info.label_selector = list.label_selector.unwrap_or_default();
-            info.field_selector = list.field_selector.unwrap_or_default();
+            info.label_selector = list.label_selector.clone().unwrap_or_default();
+            info.field_selector = list.field_selector.clone().unwrap_or_default();
         }
         Ok(info)
     }
@@ -185,36 +194,55 @@ fn split_path(raw_path: &str) -> Vec<String> {
     trimmed.split('/').map(percent::decode_or_keep).collect()
 }
 
-/// The list options that influence request info (first value of each, as Go decodes them).
-#[derive(Debug, Default, PartialEq, Eq)]
-struct ListParameters {
-    watch: bool,
-    label_selector: Option<String>,
-    field_selector: Option<String>,
+/// The query parameters of `metav1.ListOptions` (and `pretty`, `includeObject`) as the Go
+/// apiserver decodes them: the first value of each key, undecodable pairs skipped. Values stay
+/// raw here; the routes validate them (a bad selector is a 400 after authorization, as in Go).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ListOptions {
+    /// `watch`, converted as apimachinery converts a bool: only `0` and `false` (any case) are
+    /// false, so a bare `?watch` and `?watch=yes` mean true.
+    pub watch: bool,
+    pub label_selector: Option<String>,
+    pub field_selector: Option<String>,
+    pub resource_version: Option<String>,
+    pub resource_version_match: Option<String>,
+    pub limit: Option<String>,
+    pub timeout_seconds: Option<String>,
+    pub allow_watch_bookmarks: Option<String>,
+    pub pretty: Option<String>,
+    pub include_object: Option<String>,
 }
 
-impl ListParameters {
-    fn from_query(query: &str) -> ListParameters {
+impl ListOptions {
+    /// Decodes a raw query string, keeping the first value of every key.
+    pub fn from_query(query: &str) -> ListOptions {
         let mut watch = None;
-        let mut parameters = ListParameters::default();
+        let mut options = ListOptions::default();
         for (key, value) in percent::query_pairs(query) {
-            match key.as_str() {
-                // apimachinery's bool conversion: only "0" and "false" (any case) are false,
-                // so a bare `?watch` means true.
-                "watch" if watch.is_none() => {
-                    watch = Some(!(value == "0" || value.eq_ignore_ascii_case("false")));
+            let slot = match key.as_str() {
+                "watch" => {
+                    if watch.is_none() {
+                        watch = Some(!(value == "0" || value.eq_ignore_ascii_case("false")));
+                    }
+                    continue;
                 }
-                "labelSelector" if parameters.label_selector.is_none() => {
-                    parameters.label_selector = Some(value)
-                }
-                "fieldSelector" if parameters.field_selector.is_none() => {
-                    parameters.field_selector = Some(value)
-                }
-                _ => {}
+                "labelSelector" => &mut options.label_selector,
+                "fieldSelector" => &mut options.field_selector,
+                "resourceVersion" => &mut options.resource_version,
+                "resourceVersionMatch" => &mut options.resource_version_match,
+                "limit" => &mut options.limit,
+                "timeoutSeconds" => &mut options.timeout_seconds,
+                "allowWatchBookmarks" => &mut options.allow_watch_bookmarks,
+                "pretty" => &mut options.pretty,
+                "includeObject" => &mut options.include_object,
+                _ => continue,
+            };
+            if slot.is_none() {
+                *slot = Some(value);
             }
         }
-        parameters.watch = watch.unwrap_or(false);
-        parameters
+        options.watch = watch.unwrap_or(false);
+        options
     }
 
     /// The object a `metadata.name=<x>` field selector pins a list to, if valid as a name.
@@ -443,6 +471,70 @@ mod tests {
             (named.label_selector.as_str(), named.field_selector.as_str()),
             ("", "")
         );
+    }
+
+    #[test]
+    fn repeated_parameters_count_with_their_first_value() {
+        // The exploit of issue 11: authorized as a list pinned to one pod by the first value,
+        // and served by whatever the handler reads. Both now read this one value.
+        let info = get(
+            "/apis/metrics.k8s.io/v1beta1/namespaces/default/pods?fieldSelector=metadata.name%3Dgranted&fieldSelector=",
+        );
+        assert_eq!(
+            (info.verb.as_str(), info.name.as_str()),
+            ("list", "granted")
+        );
+        assert_eq!(info.field_selector, "metadata.name=granted");
+        assert_eq!(
+            info.options.field_selector.as_deref(),
+            Some("metadata.name=granted")
+        );
+        let labels = get(
+            "/apis/metrics.k8s.io/v1beta1/pods?labelSelector=app%3Dweb&labelSelector=&limit=1&limit=x",
+        );
+        assert_eq!(labels.label_selector, "app=web");
+        assert_eq!(labels.options.label_selector.as_deref(), Some("app=web"));
+        assert_eq!(labels.options.limit.as_deref(), Some("1"));
+        let watch = get("/apis/metrics.k8s.io/v1beta1/pods?watch=1&watch=0");
+        assert_eq!(watch.verb, "watch");
+        assert!(watch.options.watch);
+        let list = get("/apis/metrics.k8s.io/v1beta1/pods?watch=0&watch=1");
+        assert_eq!(list.verb, "list");
+        assert!(!list.options.watch);
+    }
+
+    #[test]
+    fn any_watch_value_but_zero_or_false_is_a_watch_for_the_check_and_the_answer() {
+        for (query, watch) in [
+            ("watch=yes", true),
+            ("watch=", true),
+            ("watch", true),
+            ("watch=no", true),
+            ("watch=False", false),
+            ("watch=0", false),
+            ("", false),
+        ] {
+            let info = get(&format!("/apis/metrics.k8s.io/v1beta1/pods?{query}"));
+            assert_eq!(info.options.watch, watch, "{query}");
+            assert_eq!(info.verb, if watch { "watch" } else { "list" }, "{query}");
+        }
+    }
+
+    #[test]
+    fn list_options_are_decoded_for_every_request() {
+        let info = get(
+            "/apis/metrics.k8s.io/v1beta1/nodes/n?pretty=1&includeObject=None&resourceVersion=0&resourceVersionMatch=NotOlderThan&timeoutSeconds=5&allowWatchBookmarks=true",
+        );
+        let options = &info.options;
+        assert_eq!(options.pretty.as_deref(), Some("1"));
+        assert_eq!(options.include_object.as_deref(), Some("None"));
+        assert_eq!(options.resource_version.as_deref(), Some("0"));
+        assert_eq!(
+            options.resource_version_match.as_deref(),
+            Some("NotOlderThan")
+        );
+        assert_eq!(options.timeout_seconds.as_deref(), Some("5"));
+        assert_eq!(options.allow_watch_bookmarks.as_deref(), Some("true"));
     }
 
     #[test]

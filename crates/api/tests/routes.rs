@@ -308,6 +308,50 @@ async fn selectors_filter_like_upstream() {
     );
 }
 
+/// Issue 11's authorization bypass: the kube-apiserver and our SubjectAccessReview judge the
+/// first value of a repeated parameter, so the answer must be built from the first value too.
+#[tokio::test]
+async fn repeated_query_parameters_are_served_with_their_first_value() {
+    let f = app();
+    let names = |list: &Value| -> Vec<String> {
+        list["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|item| item["metadata"]["name"].as_str().unwrap().to_string())
+            .collect()
+    };
+    for query in [
+        "fieldSelector=metadata.name%3Dredis-0&fieldSelector=",
+        "fieldSelector=metadata.name%3Dredis-0&fieldSelector=metadata.name%3Dweb-6d4cf56db6-8fkq2",
+        "fieldSelector=metadata.name%3Dredis-0&labelSelector=&fieldSelector=metadata.name!%3Dx",
+    ] {
+        let (status, list) = get_json(
+            &f.app,
+            &format!("{GV}/namespaces/default/pods?{query}"),
+            None,
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{query}");
+        assert_eq!(names(&list), ["redis-0"], "{query}");
+    }
+    let (status, list) = get_json(
+        &f.app,
+        &format!("{GV}/pods?labelSelector=app%3Dnothing&labelSelector="),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(names(&list).is_empty());
+    // Authorized as a watch (any value but 0/false), so never answered as a list.
+    for query in ["watch=yes", "watch=1&watch=0", "watch=no"] {
+        let (status, _) = get_json(&f.app, &format!("{GV}/pods?{query}"), None).await;
+        assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED, "{query}");
+    }
+    let (status, _) = get_json(&f.app, &format!("{GV}/pods?watch=0&watch=1"), None).await;
+    assert_eq!(status, StatusCode::OK);
+}
+
 #[tokio::test]
 async fn node_selector_hides_nodes_from_lists_only() {
     let f = app_with(

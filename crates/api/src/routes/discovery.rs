@@ -10,9 +10,9 @@ use metrics_types::negotiate::{DiscoveryOutput, negotiate_discovery_output};
 use metrics_types::status::Status;
 use metrics_types::{discovery, openapi};
 
-use super::query::ListQuery;
 use super::response;
 use crate::percent;
+use crate::request_info::ListOptions;
 
 /// Every path served, as the Go apiserver lists them in its `RootPaths` answer.
 const ROOT_PATHS: &[&str] = &[
@@ -53,8 +53,8 @@ fn root_paths_body(pretty: bool) -> Response {
 }
 
 fn pretty(query: &Option<String>, headers: &HeaderMap) -> bool {
-    let query = ListQuery::parse(query.as_deref()).unwrap_or_default();
-    response::wants_pretty(query.pretty.as_deref(), headers)
+    let options = ListOptions::from_query(query.as_deref().unwrap_or(""));
+    response::wants_pretty(options.pretty.as_deref(), headers)
 }
 
 pub async fn root_paths(RawQuery(query): RawQuery, headers: HeaderMap) -> Response {

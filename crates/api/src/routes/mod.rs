@@ -8,6 +8,7 @@
 mod discovery;
 mod health;
 mod objects;
+mod parsed;
 mod query;
 mod response;
 mod self_metrics;
@@ -52,10 +53,10 @@ impl MetricsApi {
             .route(&format!("{gv}/"), get(discovery::api_resources))
             .route(&format!("{gv}/nodes"), get(objects::list_nodes))
             .route(&format!("{gv}/nodes/{{name}}"), get(objects::get_node))
-            .route(&format!("{gv}/pods"), get(objects::list_all_pods))
+            .route(&format!("{gv}/pods"), get(objects::list_pods))
             .route(
                 &format!("{gv}/namespaces/{{namespace}}/pods"),
-                get(objects::list_namespace_pods),
+                get(objects::list_pods),
             )
             .route(
                 &format!("{gv}/namespaces/{{namespace}}/pods/{{name}}"),

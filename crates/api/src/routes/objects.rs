@@ -8,7 +8,7 @@
 use std::borrow::Cow;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, header};
 use axum::response::Response;
 use cluster_state::{NodeInfo, PodInfo};
@@ -22,8 +22,10 @@ use metrics_types::v1beta1::{
 use serde::Serialize;
 
 use super::MetricsApi;
+use super::parsed::Parsed;
 use super::query::ListQuery;
 use super::response;
+use crate::request_info::RequestInfo;
 
 /// How to write this request's answer.
 struct Rendering {
@@ -33,10 +35,11 @@ struct Rendering {
 }
 
 impl Rendering {
-    /// Decodes the query and negotiates the representation, or the error to answer with.
-    fn negotiate(raw_query: Option<&str>, headers: &HeaderMap) -> Result<Rendering, Box<Response>> {
-        let query =
-            ListQuery::parse(raw_query).map_err(|status| Box::new(response::status(status)))?;
+    /// Validates the parsed list options and negotiates the representation, or the error to
+    /// answer with.
+    fn negotiate(info: &RequestInfo, headers: &HeaderMap) -> Result<Rendering, Box<Response>> {
+        let query = ListQuery::from_options(&info.options)
+            .map_err(|status| Box::new(response::status(status)))?;
         let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok());
         let negotiated = negotiate_object_output(accept).ok_or_else(|| {
             Box::new(response::status(Status::not_acceptable(&[
@@ -140,10 +143,10 @@ fn pod_metrics<'a>(
 
 pub async fn list_nodes(
     State(api): State<MetricsApi>,
-    RawQuery(query): RawQuery,
+    Parsed(info): Parsed,
     headers: HeaderMap,
 ) -> Response {
-    let rendering = match Rendering::negotiate(query.as_deref(), &headers) {
+    let rendering = match Rendering::negotiate(&info, &headers) {
         Ok(rendering) => rendering,
         Err(answer) => return *answer,
     };
@@ -170,14 +173,14 @@ pub async fn list_nodes(
 
 pub async fn get_node(
     State(api): State<MetricsApi>,
-    Path(name): Path<String>,
-    RawQuery(query): RawQuery,
+    Parsed(info): Parsed,
     headers: HeaderMap,
 ) -> Response {
-    let rendering = match Rendering::negotiate(query.as_deref(), &headers) {
+    let rendering = match Rendering::negotiate(&info, &headers) {
         Ok(rendering) => rendering,
         Err(answer) => return *answer,
     };
+    let name = info.name;
     let Some(node) = api.cluster.node(&name) else {
         return response::status(Status::not_found("", "node", &name));
     };
@@ -190,75 +193,70 @@ pub async fn get_node(
     rendering.single(item)
 }
 
-pub async fn list_all_pods(
+/// `/pods` and `/namespaces/{namespace}/pods`: the parse says which (an empty namespace is
+/// all namespaces, as in authorization).
+pub async fn list_pods(
     State(api): State<MetricsApi>,
-    RawQuery(query): RawQuery,
+    Parsed(info): Parsed,
     headers: HeaderMap,
 ) -> Response {
-    list_pods(&api, None, query.as_deref(), &headers)
-}
-
-pub async fn list_namespace_pods(
-    State(api): State<MetricsApi>,
-    Path(namespace): Path<String>,
-    RawQuery(query): RawQuery,
-    headers: HeaderMap,
-) -> Response {
-    list_pods(&api, Some(&namespace), query.as_deref(), &headers)
-}
-
-fn list_pods(
-    api: &MetricsApi,
-    namespace: Option<&str>,
-    query: Option<&str>,
-    headers: &HeaderMap,
-) -> Response {
-    let rendering = match Rendering::negotiate(query, headers) {
+    let rendering = match Rendering::negotiate(&info, &headers) {
         Ok(rendering) => rendering,
         Err(answer) => return *answer,
     };
     if rendering.query.watch {
         return response::status(Status::watch_not_supported("pods"));
     }
+    let namespace = (!info.namespace.is_empty()).then_some(info.namespace.as_str());
     let labels = &rendering.query.label_selector;
     let fields = &rendering.query.field_selector;
     let snapshot = api.store.snapshot();
     let now = now_nanos();
     let mut freshness = api.metrics.freshness_recorder(now);
-    // The pod cache stays read-locked while the answer is written, so nothing is copied.
-    api.cluster.with_pods(|index| {
+    // Only the selection runs under the pod cache's read lock; the matching pods' identities
+    // are copied out (labels are shared `Arc`s) so encoding and writing hold no lock and
+    // never delay the pod watch.
+    let selected: Vec<(String, String, PodInfo)> = api.cluster.with_pods(|index| {
         let namespaces: Box<dyn Iterator<Item = _>> = match namespace {
             Some(namespace) => Box::new(index.get_key_value(namespace).into_iter()),
             None => Box::new(index.iter()),
         };
-        let items = namespaces
+        namespaces
             .flat_map(|(namespace, pods)| {
                 pods.iter()
                     .map(move |(name, pod)| (namespace.as_str(), name.as_str(), pod))
             })
             .filter(|(namespace, name, pod)| {
-                labels.matches(&*pod.labels) && fields.matches(name, Some(namespace))
+                labels.matches(&*pod.labels)
+                    && fields.matches(name, Some(namespace))
+                    && snapshot.pod(namespace, name).is_some()
             })
-            .filter_map(|(namespace, name, pod)| {
-                snapshot
-                    .pod(namespace, name)
-                    .map(|stored| pod_metrics(namespace, name, pod, stored, now))
-            })
-            .inspect(|item| freshness.observe(item.timestamp));
-        rendering.list(items)
-    })
+            .map(|(namespace, name, pod)| (namespace.to_owned(), name.to_owned(), pod.clone()))
+            .collect()
+    });
+    let items = selected
+        .iter()
+        .filter_map(|(namespace, name, pod)| {
+            snapshot
+                .pod(namespace, name)
+                .map(|stored| pod_metrics(namespace, name, pod, stored, now))
+        })
+        .inspect(|item| freshness.observe(item.timestamp));
+    rendering.list(items)
 }
 
 pub async fn get_pod(
     State(api): State<MetricsApi>,
-    Path((namespace, name)): Path<(String, String)>,
-    RawQuery(query): RawQuery,
+    Parsed(info): Parsed,
     headers: HeaderMap,
 ) -> Response {
-    let rendering = match Rendering::negotiate(query.as_deref(), &headers) {
+    let rendering = match Rendering::negotiate(&info, &headers) {
         Ok(rendering) => rendering,
         Err(answer) => return *answer,
     };
+    let RequestInfo {
+        namespace, name, ..
+    } = info;
     let Some(pod) = api.cluster.pod(&namespace, &name) else {
         return response::status(Status::not_found("", "pods", &name));
     };

@@ -1,14 +1,19 @@
-//! The query parameters a list or get accepts, parsed and validated like the Go apiserver's
-//! `ListOptions`: selectors are checked (400 on error), `watch` is refused, and `limit`,
-//! `continue` and `resourceVersion` are accepted but ignored (there is no pagination).
+//! The list options a list or get accepts, validated like the Go apiserver's `ListOptions`:
+//! selectors are checked (400 on error), `limit`, `continue` and `resourceVersion` are accepted
+//! but ignored (there is no pagination).
+//!
+//! The options come from the request's one parse ([`RequestInfo::options`]), the same values
+//! authorization judged; nothing here reads the query string again.
+//!
+//! [`RequestInfo::options`]: crate::request_info::RequestInfo::options
 
 use metrics_types::selector::{FieldSelector, LabelSelector};
 use metrics_types::status::Status;
 use metrics_types::table::IncludeObject;
 
-use crate::percent;
+use crate::request_info::ListOptions;
 
-/// The decoded query string.
+/// The validated list options.
 #[derive(Debug, Default)]
 pub struct ListQuery {
     pub label_selector: LabelSelector,
@@ -19,57 +24,63 @@ pub struct ListQuery {
 }
 
 impl ListQuery {
-    /// Parses a raw query string; a bad value gives the 400 `Status` to answer with.
-    pub fn parse(raw: Option<&str>) -> Result<ListQuery, Status> {
-        let mut query = ListQuery::default();
-        let mut resource_version = None;
-        let mut resource_version_match = None;
-        for (key, value) in percent::query_pairs(raw.unwrap_or("")) {
-            match key.as_str() {
-                "labelSelector" => {
-                    query.label_selector = LabelSelector::parse(&value)
-                        .map_err(|e| Status::bad_request(e.to_string()))?;
-                }
-                "fieldSelector" => {
-                    query.field_selector = FieldSelector::parse(&value)
-                        .map_err(|e| Status::bad_request(e.to_string()))?;
-                }
-                // `?watch` with no value means true, as Go converts an empty query value.
-                "watch" => {
-                    query.watch = matches!(
-                        value.as_str(),
-                        "" | "true" | "1" | "t" | "T" | "TRUE" | "True"
-                    )
-                }
-                "pretty" => query.pretty = Some(value),
-                "includeObject" => {
-                    query.include_object = IncludeObject::parse(Some(&value))
-                        .map_err(|e| Status::bad_request(e.to_string()))?;
-                }
-                "resourceVersion" => resource_version = Some(value),
-                "resourceVersionMatch" => resource_version_match = Some(value),
-                "limit" | "timeoutSeconds" if value.parse::<i64>().is_err() => {
-                    return Err(Status::bad_request(format!(
-                        "unable to parse {key}: strconv.ParseInt: parsing \"{value}\": invalid syntax"
-                    )));
-                }
-                _ => {}
+    /// Validates decoded options; a bad value gives the 400 `Status` to answer with.
+    pub fn from_options(options: &ListOptions) -> Result<ListQuery, Status> {
+        let bad_request = |e: &dyn std::fmt::Display| Status::bad_request(e.to_string());
+        let label_selector = match options.label_selector.as_deref() {
+            Some(raw) => LabelSelector::parse(raw).map_err(|e| bad_request(&e))?,
+            None => LabelSelector::default(),
+        };
+        let field_selector = match options.field_selector.as_deref() {
+            Some(raw) => FieldSelector::parse(raw).map_err(|e| bad_request(&e))?,
+            None => FieldSelector::default(),
+        };
+        let include_object = match options.include_object.as_deref() {
+            Some(raw) => IncludeObject::parse(Some(raw)).map_err(|e| bad_request(&e))?,
+            None => IncludeObject::default(),
+        };
+        for (key, value) in [
+            ("limit", &options.limit),
+            ("timeoutSeconds", &options.timeout_seconds),
+        ] {
+            if let Some(value) = value.as_deref()
+                && value.parse::<i64>().is_err()
+            {
+                return Err(Status::bad_request(format!(
+                    "unable to parse {key}: strconv.ParseInt: parsing \"{value}\": invalid syntax"
+                )));
             }
         }
-        if resource_version_match.is_some_and(|m| !m.is_empty())
-            && resource_version.as_deref().unwrap_or("").is_empty()
+        if options
+            .resource_version_match
+            .as_deref()
+            .is_some_and(|m| !m.is_empty())
+            && options.resource_version.as_deref().unwrap_or("").is_empty()
         {
             return Err(Status::bad_request(
                 "resourceVersionMatch is forbidden unless resourceVersion is provided",
             ));
         }
-        Ok(query)
+        Ok(ListQuery {
+            label_selector,
+            field_selector,
+            watch: options.watch,
+            pretty: options.pretty.clone(),
+            include_object,
+        })
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Tests start from a raw query, as requests do.
+    impl ListQuery {
+        fn parse(raw: Option<&str>) -> Result<ListQuery, Status> {
+            ListQuery::from_options(&ListOptions::from_query(raw.unwrap_or("")))
+        }
+    }
 
     #[test]
     fn selectors_are_decoded_and_parsed() {
@@ -98,10 +109,27 @@ mod tests {
     }
 
     #[test]
+    fn repeated_parameters_use_the_first_value() {
+        let query = ListQuery::parse(Some(
+            "fieldSelector=metadata.name%3Dgranted&fieldSelector=&labelSelector=a%3Db&labelSelector=",
+        ))
+        .unwrap();
+        assert_eq!(query.field_selector.requirements().len(), 1);
+        assert_eq!(query.label_selector.requirements().len(), 1);
+        // A valid first value is not spoiled by a bad later one, as in Go.
+        assert!(ListQuery::parse(Some("limit=5&limit=x")).is_ok());
+        assert_eq!(
+            ListQuery::parse(Some("limit=x&limit=5")).unwrap_err().code,
+            400
+        );
+    }
+
+    #[test]
     fn watch_forms() {
         assert!(ListQuery::parse(Some("watch=true")).unwrap().watch);
         assert!(ListQuery::parse(Some("watch")).unwrap().watch);
         assert!(!ListQuery::parse(Some("watch=false")).unwrap().watch);
+        assert!(ListQuery::parse(Some("watch=yes")).unwrap().watch);
     }
 
     #[test]
