@@ -10,10 +10,9 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::body::Body;
-use cluster_state::{ClusterState, PodIndex};
+use cluster_state::{ClusterState, PodIndex, ScheduledPod};
 use http::{Request, StatusCode, header};
-use k8s_openapi::api::core::v1::{Node, Pod};
-use kube::core::PartialObjectMeta;
+use k8s_openapi::api::core::v1::Node;
 use kube::runtime::watcher::Event;
 use kubelet_scraper::decode::decode_resource;
 use metric_store::{MetricsBatch, Store, Timestamp};
@@ -60,9 +59,10 @@ fn cluster(with_pods: bool) -> Arc<ClusterState> {
             .unwrap()
         {
             let metadata = &item["metadata"];
-            let pod: PartialObjectMeta<Pod> = serde_json::from_value(serde_json::json!({
-                "apiVersion": "meta.k8s.io/v1", "kind": "PartialObjectMetadata",
-                "metadata": {"name": metadata["name"], "namespace": metadata["namespace"], "labels": metadata["labels"]}
+            let pod: ScheduledPod = serde_json::from_value(serde_json::json!({
+                "apiVersion": "v1", "kind": "Pod",
+                "metadata": {"name": metadata["name"], "namespace": metadata["namespace"], "labels": metadata["labels"]},
+                "spec": {"nodeName": "worker-1"}
             }))
             .unwrap();
             cluster.apply_pod_event(Event::InitApply(pod), &mut pods);

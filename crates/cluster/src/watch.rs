@@ -4,8 +4,7 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
 use futures_util::StreamExt;
-use k8s_openapi::api::core::v1::{Node, Pod};
-use kube::core::PartialObjectMeta;
+use k8s_openapi::api::core::v1::Node;
 use kube::runtime::WatchStreamExt;
 use kube::runtime::watcher::{self, Event};
 use kube::{Api, Client};
@@ -14,6 +13,7 @@ use tokio_util::sync::CancellationToken;
 use crate::mirror::Mirror;
 use crate::node::NodeInfo;
 use crate::pod::{LabelInterner, PodIndex, PodInfo};
+use crate::scheduled_pod::ScheduledPod;
 
 /// Errors of the cluster watches.
 #[derive(Debug, thiserror::Error)]
@@ -92,6 +92,18 @@ impl ClusterState {
             .cloned()
     }
 
+    /// Whether `namespace/name` is a Running pod bound to `node`: only then are the metrics a
+    /// kubelet reports for it accepted. A kubelet reporting pods that do not exist, or that
+    /// belong to another node (a zombie or compromised node), adds nothing to the store.
+    pub fn is_pod_bound_to(&self, namespace: &str, name: &str, node: &str) -> bool {
+        self.pods
+            .read()
+            .get(namespace)
+            .and_then(|pods| pods.get(name))
+            .and_then(|pod| pod.node_name.as_deref())
+            == Some(node)
+    }
+
     /// Runs `read` over the Running pods, by namespace then name, without copying them.
     /// Keep `read` short: the pod watch waits for it.
     pub fn with_pods<R>(&self, read: impl FnOnce(&PodIndex) -> R) -> R {
@@ -133,11 +145,7 @@ impl ClusterState {
     }
 
     /// Applies one Pod metadata watch event. Public so tests can drive the state without an API server.
-    pub fn apply_pod_event(
-        &self,
-        event: Event<PartialObjectMeta<Pod>>,
-        init_buffer: &mut PodIndex,
-    ) {
+    pub fn apply_pod_event(&self, event: Event<ScheduledPod>, init_buffer: &mut PodIndex) {
         match event {
             Event::Init => init_buffer.clear(),
             Event::InitApply(pod) => {
@@ -174,15 +182,24 @@ impl ClusterState {
         }
     }
 
-    fn pod_info(&self, pod: PartialObjectMeta<Pod>) -> Option<(String, String, PodInfo)> {
+    fn pod_info(&self, pod: ScheduledPod) -> Option<(String, String, PodInfo)> {
         let metadata = pod.metadata;
         let labels = metadata.labels.unwrap_or_default();
-        let labels = self
+        let mut interner = self
             .interner
             .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .intern(labels);
-        Some((metadata.namespace?, metadata.name?, PodInfo { labels }))
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let labels = interner.intern(labels);
+        let node_name = pod
+            .spec
+            .node_name
+            .filter(|name| !name.is_empty())
+            .map(|name| interner.intern_node_name(&name));
+        Some((
+            metadata.namespace?,
+            metadata.name?,
+            PodInfo { labels, node_name },
+        ))
     }
 
     async fn run_node_watch(state: Arc<ClusterState>, client: Client, cancel: CancellationToken) {
@@ -196,7 +213,7 @@ impl ClusterState {
     }
 
     async fn run_pod_watch(state: Arc<ClusterState>, client: Client, cancel: CancellationToken) {
-        let api = Api::<PartialObjectMeta<Pod>>::all(client);
+        let api = Api::<ScheduledPod>::all(client);
         let stream =
             watcher(api, watcher::Config::default().fields(RUNNING_PODS)).default_backoff();
         let mut init_buffer = PodIndex::new();
@@ -247,10 +264,15 @@ mod tests {
             .unwrap()
     }
 
-    fn pod(namespace: &str, name: &str, app: &str) -> PartialObjectMeta<Pod> {
+    fn pod(namespace: &str, name: &str, app: &str) -> ScheduledPod {
+        pod_on(namespace, name, app, "worker-1")
+    }
+
+    fn pod_on(namespace: &str, name: &str, app: &str, node: &str) -> ScheduledPod {
         serde_json::from_value(serde_json::json!({
-            "apiVersion": "meta.k8s.io/v1", "kind": "PartialObjectMetadata",
-            "metadata": {"namespace": namespace, "name": name, "labels": {"app": app}}
+            "apiVersion": "v1", "kind": "Pod",
+            "metadata": {"namespace": namespace, "name": name, "labels": {"app": app}},
+            "spec": {"nodeName": node, "containers": [{"name": "c"}]},
         }))
         .unwrap()
     }
@@ -341,6 +363,32 @@ mod tests {
             "empty namespaces are dropped"
         );
         assert_eq!(state.pod_count(), 2);
+    }
+
+    #[test]
+    fn pods_are_bound_to_their_node_only() {
+        let state = ClusterState::default();
+        let mut buffer = PodIndex::new();
+        state.apply_pod_event(Event::Apply(pod_on("ns", "a", "web", "n1")), &mut buffer);
+        state.apply_pod_event(Event::Apply(pod_on("ns", "b", "web", "n2")), &mut buffer);
+        state.apply_pod_event(
+            Event::Apply(pod_on("ns", "pending", "web", "")),
+            &mut buffer,
+        );
+        assert!(state.is_pod_bound_to("ns", "a", "n1"));
+        assert!(
+            !state.is_pod_bound_to("ns", "a", "n2"),
+            "another node's pod"
+        );
+        assert!(!state.is_pod_bound_to("ns", "missing", "n1"), "no such pod");
+        assert!(!state.is_pod_bound_to("ns", "pending", ""), "unscheduled");
+        let a = state.pod("ns", "a").unwrap();
+        let again = state.pod("ns", "a").unwrap();
+        assert_eq!(a.node_name.as_deref(), Some("n1"));
+        assert!(Arc::ptr_eq(
+            a.node_name.as_ref().unwrap(),
+            again.node_name.as_ref().unwrap()
+        ));
     }
 
     #[tokio::test]

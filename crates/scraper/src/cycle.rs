@@ -5,7 +5,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use metric_store::MetricsBatch;
+use metric_store::{MetricsBatch, PodRef};
 use rand::Rng;
 use tokio::task::{Id, JoinSet};
 use tokio::time::{Instant, sleep_until, timeout_at};
@@ -51,6 +51,27 @@ pub struct NodeStats {
     pub incomplete_pods: usize,
     /// Pods another node had already reported in this cycle (left out, logged as errors).
     pub duplicate_pods: usize,
+    /// Pods the [`PodAdmission`] refused for this node: unknown to the cluster, not Running, or
+    /// bound to another node (left out).
+    pub unadmitted_pods: usize,
+}
+
+/// Which pods a node may report. A kubelet is trusted only for the pods bound to its own node,
+/// so a zombie or compromised node can neither forge another node's pods (and steer an HPA)
+/// nor grow the store with pods that do not exist.
+pub trait PodAdmission: std::fmt::Debug + Send + Sync {
+    /// Whether `node`'s kubelet may report `pod`.
+    fn admits(&self, node: &str, pod: &PodRef) -> bool;
+}
+
+/// Admits every pod (the default, for tools and tests without a cluster).
+#[derive(Debug, Default)]
+pub struct AdmitAll;
+
+impl PodAdmission for AdmitAll {
+    fn admits(&self, _node: &str, _pod: &PodRef) -> bool {
+        true
+    }
 }
 
 /// Scrapes all nodes once per call; holds the connection pool and per-node state across cycles.
@@ -60,6 +81,7 @@ pub struct Scraper {
     max_concurrent: usize,
     /// Nodes of the previous cycle, to drop the state of nodes that disappeared.
     previous_nodes: Mutex<HashSet<String>>,
+    admission: Arc<dyn PodAdmission>,
 }
 
 #[derive(Debug)]
@@ -82,7 +104,14 @@ impl Scraper {
             }),
             max_concurrent: config.max_concurrent.max(1),
             previous_nodes: Mutex::new(HashSet::new()),
+            admission: Arc::new(AdmitAll),
         })
+    }
+
+    /// Accepts from each node only the pods `admission` admits (instead of every pod).
+    pub fn with_pod_admission(mut self, admission: Arc<dyn PodAdmission>) -> Self {
+        self.admission = admission;
+        self
     }
 
     /// Scrapes every node and merges the results. Never fails: a node that cannot be scraped
@@ -135,7 +164,8 @@ impl Scraper {
                     (node, Duration::ZERO, Err(err))
                 }
             };
-            let result = result.map(|scraped| merge(&mut report.batch, &node, scraped));
+            let result = result
+                .map(|scraped| merge(&mut report.batch, &node, scraped, self.admission.as_ref()));
             log_outcome(&node, duration, &result);
             report.outcomes.push(NodeOutcome {
                 node,
@@ -228,8 +258,14 @@ async fn scrape_node(
 }
 
 /// Moves one node's points into the batch. The node point is keyed by the Node object name;
-/// a pod another node already reported keeps its first report (as upstream).
-fn merge(batch: &mut MetricsBatch, node: &str, scraped: ScrapedNode) -> NodeStats {
+/// pods `admission` refuses for this node are dropped first, and a pod another node already
+/// reported keeps its first report (as upstream).
+fn merge(
+    batch: &mut MetricsBatch,
+    node: &str,
+    scraped: ScrapedNode,
+    admission: &dyn PodAdmission,
+) -> NodeStats {
     let metrics = scraped.metrics;
     let mut stats = NodeStats {
         endpoint: scraped.endpoint,
@@ -238,6 +274,7 @@ fn merge(batch: &mut MetricsBatch, node: &str, scraped: ScrapedNode) -> NodeStat
         containers: 0,
         incomplete_pods: metrics.incomplete_pods.len(),
         duplicate_pods: 0,
+        unadmitted_pods: 0,
     };
     if let Some(point) = metrics.node {
         batch.nodes.insert(node.to_owned(), point);
@@ -251,6 +288,10 @@ fn merge(batch: &mut MetricsBatch, node: &str, scraped: ScrapedNode) -> NodeStat
         debug!(node, pod = %pod, "pod left out: a container lacks CPU or memory");
     }
     for (pod, containers) in metrics.pods {
+        if !admission.admits(node, &pod) {
+            stats.unadmitted_pods += 1;
+            continue;
+        }
         if batch.pods.contains_key(&pod) {
             error!(node, pod = %pod, "pod reported by more than one node; keeping the first report");
             stats.duplicate_pods += 1;
@@ -270,6 +311,7 @@ fn log_outcome(node: &str, duration: Duration, result: &Result<NodeStats, Scrape
             ?duration,
             pods = stats.pods,
             containers = stats.containers,
+            unadmitted_pods = stats.unadmitted_pods,
             "scraped node"
         ),
         Err(err) => warn!(node, reason = err.reason(), error = %err, "failed to scrape node"),
@@ -317,6 +359,69 @@ mod tests {
                 .is_some_and(|(at, _)| *at > now + Duration::from_secs(2))
         );
         assert!(start_schedule(Vec::new(), now).is_empty());
+    }
+
+    /// Admits the pods named `<node>-*` only, like the cluster's "bound to this node" rule.
+    #[derive(Debug)]
+    struct OwnPodsOnly;
+
+    impl PodAdmission for OwnPodsOnly {
+        fn admits(&self, node: &str, pod: &PodRef) -> bool {
+            pod.name.starts_with(&format!("{node}-"))
+        }
+    }
+
+    fn scraped(pods: &[&str]) -> ScrapedNode {
+        let point = metric_store::MetricsPoint {
+            timestamp: metric_store::Timestamp(1),
+            cumulative_cpu_ns: 1,
+            memory_bytes: 1,
+            ..metric_store::MetricsPoint::default()
+        };
+        let container = |name: &str| metric_store::ContainerPoint {
+            name: name.to_string(),
+            point,
+        };
+        ScrapedNode {
+            endpoint: Endpoint::Resource,
+            metrics: crate::decode::KubeletMetrics {
+                node: Some(point),
+                pods: pods
+                    .iter()
+                    .map(|name| (PodRef::new("ns", *name), vec![container("c")]))
+                    .collect(),
+                incomplete_pods: Vec::new(),
+            },
+        }
+    }
+
+    #[test]
+    fn a_node_contributes_only_the_pods_admitted_for_it() {
+        let mut batch = MetricsBatch::default();
+        // node-b comes first and forges node-a's pod and an invented one.
+        let forged = merge(
+            &mut batch,
+            "node-b",
+            scraped(&["node-a-web", "node-b-db", "invented"]),
+            &OwnPodsOnly,
+        );
+        assert_eq!((forged.pods, forged.unadmitted_pods), (1, 2));
+        let real = merge(&mut batch, "node-a", scraped(&["node-a-web"]), &OwnPodsOnly);
+        assert_eq!(
+            (real.pods, real.duplicate_pods, real.unadmitted_pods),
+            (1, 0, 0),
+            "the real node's report is kept, not refused as a duplicate"
+        );
+        let mut names: Vec<_> = batch.pods.keys().map(|pod| pod.name.as_str()).collect();
+        names.sort_unstable();
+        assert_eq!(names, ["node-a-web", "node-b-db"]);
+        let all = merge(
+            &mut MetricsBatch::default(),
+            "x",
+            scraped(&["a", "b"]),
+            &AdmitAll,
+        );
+        assert_eq!(all.pods, 2);
     }
 
     #[test]

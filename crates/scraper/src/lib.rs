@@ -26,6 +26,6 @@ pub use config::{
     BearerToken, DEFAULT_MAX_BODY_BYTES, DEFAULT_PREFERRED_ADDRESS_TYPES, KubeletClientConfig,
     MetricsSource,
 };
-pub use cycle::{CycleReport, NodeOutcome, NodeStats, Scraper};
+pub use cycle::{AdmitAll, CycleReport, NodeOutcome, NodeStats, PodAdmission, Scraper};
 pub use error::{ClientBuildError, ScrapeError, TlsProblem};
 pub use metrics::ScraperMetrics;

@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use cluster_state::ClusterState;
-use kubelet_scraper::{Scraper, ScraperMetrics};
-use metric_store::Store;
+use kubelet_scraper::{PodAdmission, Scraper, ScraperMetrics};
+use metric_store::{PodRef, Store};
 use metrics_api::routes::{ApiMetrics, Health, MetricsApi};
 use metrics_api::{
     AuthenticationConfig, AuthorizationConfig, DelegatedSecurity, GenericFilters,
@@ -163,8 +163,9 @@ pub async fn run(options: Options) -> Result<()> {
 
     let scraper_metrics =
         ScraperMetrics::register(&registry).context("registering scraper metrics")?;
-    let scraper =
-        Scraper::new(kubelet, scraper_metrics).context("unable to build the kubelet client")?;
+    let scraper = Scraper::new(kubelet, scraper_metrics)
+        .context("unable to build the kubelet client")?
+        .with_pod_admission(Arc::new(BoundPods(Arc::clone(&cluster))));
     let manager = Manager {
         scraper,
         store: Arc::clone(&store),
@@ -248,4 +249,14 @@ fn spawn_scrape_loop(
         .name("scraper".to_owned())
         .spawn(move || runtime.block_on(manager.run(cancel)))
         .context("unable to start the scraper thread")
+}
+
+/// A kubelet may report only the Running pods the API server has bound to its node.
+#[derive(Debug)]
+struct BoundPods(Arc<ClusterState>);
+
+impl PodAdmission for BoundPods {
+    fn admits(&self, node: &str, pod: &PodRef) -> bool {
+        self.0.is_pod_bound_to(&pod.namespace, &pod.name, node)
+    }
 }
