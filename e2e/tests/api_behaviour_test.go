@@ -1,7 +1,7 @@
 package tests
 
-// Upstream metrics-server behaviours of the API surface (upstream-behaviour.md
-// §2 and §10): discovery, errors, Table, health checks and self-metrics.
+// Upstream metrics-server behaviours of the API surface: discovery, errors,
+// Table, health checks and self-metrics.
 
 import (
 	"encoding/json"

@@ -270,10 +270,10 @@ func jsonEqual(a, b []byte) (bool, error) {
 	return reflect.DeepEqual(x, y), nil
 }
 
-// fixture reads a file of /work/shared/fixtures (shared/ sits beside the repository).
+// fixture reads one of the repository's test payloads (crates/testkit/fixtures).
 func fixture(t *testing.T, name string) []byte {
 	t.Helper()
-	data, err := os.ReadFile(filepath.Join(repoDir, "..", "shared", "fixtures", name))
+	data, err := os.ReadFile(filepath.Join(repoDir, "crates", "testkit", "fixtures", name))
 	if err != nil {
 		t.Fatalf("fixture %s: %v", name, err)
 	}

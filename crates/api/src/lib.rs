@@ -23,7 +23,7 @@
 //!   [`CancellationToken`](tokio_util::sync::CancellationToken) fires; [`serve`] does
 //!   protect + bind + serve in one call.
 //!
-//! The contract is the Go generic apiserver's (see `protocols.md` §4 in the shared reference);
+//! The contract is the Go generic apiserver's (k8s.io/apiserver `pkg/server` and its delegating authentication and authorization);
 //! each module says where it departs from it and why.
 
 pub mod authn;

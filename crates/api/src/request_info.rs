@@ -1,5 +1,5 @@
 //! What a request asks for, in authorization terms: the apiserver's `RequestInfo`
-//! (`endpoints/request/requestinfo.go`, protocols.md §4.5).
+//! (k8s.io/apiserver `pkg/endpoints/request/requestinfo.go`).
 //!
 //! `/apis/<group>/<version>/...` with at least one segment after the version is a
 //! *resource request* (verb from the method, `list`/`watch` when there is no name,

@@ -22,10 +22,7 @@ use serde_json::Value;
 use tower::ServiceExt;
 
 fn fixture(name: &str) -> String {
-    let path = format!(
-        "{}/../../../shared/fixtures/{name}",
-        env!("CARGO_MANIFEST_DIR")
-    );
+    let path = format!("{}/../testkit/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
 }
 

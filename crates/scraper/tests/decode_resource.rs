@@ -11,7 +11,7 @@ use kubelet_scraper::decode::{
 };
 use metric_store::{ContainerPoint, MetricsPoint, PodRef, Timestamp};
 
-const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/fixtures/");
+const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../testkit/fixtures/");
 const SCRAPE_START: Timestamp = Timestamp(1_749_556_815_000_000_000);
 
 fn fixture(name: &str) -> Vec<u8> {

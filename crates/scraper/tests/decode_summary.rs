@@ -6,7 +6,7 @@
 use kubelet_scraper::decode::{decode_resource, decode_summary};
 use metric_store::{PodRef, Timestamp};
 
-const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/fixtures/");
+const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../testkit/fixtures/");
 
 fn fixture(name: &str) -> Vec<u8> {
     std::fs::read(format!("{FIXTURES}{name}")).unwrap()

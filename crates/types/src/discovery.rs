@@ -284,10 +284,7 @@ mod tests {
     use serde_json::Value;
 
     fn fixture(name: &str) -> Value {
-        let path = format!(
-            "{}/../../../shared/fixtures/{name}",
-            env!("CARGO_MANIFEST_DIR")
-        );
+        let path = format!("{}/../testkit/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
         serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
     }
 

@@ -633,10 +633,7 @@ mod tests {
     const SECOND: i64 = 1_000_000_000;
 
     fn fixture(name: &str) -> Value {
-        let path = format!(
-            "{}/../../../shared/fixtures/{name}",
-            env!("CARGO_MANIFEST_DIR")
-        );
+        let path = format!("{}/../testkit/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
         serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
     }
 

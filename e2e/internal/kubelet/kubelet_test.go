@@ -142,7 +142,7 @@ func TestResourceMetricsComeFromTheKubeletCollector(t *testing.T) {
 	if resp.Header.Get("Process-Start-Time-Unix") == "" {
 		t.Fatal("no Process-Start-Time-Unix header")
 	}
-	fixtureText, err := os.ReadFile("../../../../shared/fixtures/kubelet-metrics-resource.txt")
+	fixtureText, err := os.ReadFile("../../../crates/testkit/fixtures/kubelet-metrics-resource.txt")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-//! Delegated authentication, in the Go generic apiserver's order (protocols.md §4.4):
+//! Delegated authentication, in the Go generic apiserver's order (k8s.io/apiserver `pkg/server/options/authentication.go`):
 //!
 //! 1. front proxy: a client certificate from the request-header CA (CN allowed) plus
 //!    `X-Remote-*` headers ([`request_header`]);

@@ -1,6 +1,6 @@
 //! Front-proxy ("request header") authentication: the aggregator proves itself with a
 //! client certificate from the request-header CA and names the real user in
-//! `X-Remote-*` headers (protocols.md §4.2, §4.4 step 1).
+//! `X-Remote-*` headers (k8s.io/apiserver `pkg/authentication/request/headerrequest`, the first authenticator of the chain).
 //!
 //! The headers are believed only when that certificate verifies and, if an allowed-names
 //! list is configured, its CN is on it. Whatever the outcome, the identity headers are

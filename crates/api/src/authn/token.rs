@@ -187,7 +187,7 @@ mod tests {
 
     #[test]
     fn fixture_answers_become_verdicts() {
-        let fixtures = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/fixtures/");
+        let fixtures = concat!(env!("CARGO_MANIFEST_DIR"), "/../testkit/fixtures/");
         let read = |name: &str| -> TokenReview {
             serde_json::from_slice(&std::fs::read(format!("{fixtures}{name}")).unwrap()).unwrap()
         };

@@ -228,7 +228,7 @@ mod tests {
     fn reads_the_fixture_configmap() {
         let path = concat!(
             env!("CARGO_MANIFEST_DIR"),
-            "/../../../shared/fixtures/configmap-extension-apiserver-authentication.json"
+            "/../testkit/fixtures/configmap-extension-apiserver-authentication.json"
         );
         let configmap: ConfigMap = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
         let store = TrustStore::new(TrustSnapshot::default(), true);

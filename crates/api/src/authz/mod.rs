@@ -1,4 +1,4 @@
-//! Delegated authorization (protocols.md §4.5), in the Go delegating authorizer's order:
+//! Delegated authorization (k8s.io/apiserver `pkg/server/options/authorization.go`), in the Go delegating authorizer's order:
 //! privileged groups (`system:masters`) → always-allow paths → SubjectAccessReview.
 //!
 //! A SubjectAccessReview that cannot be completed is never an allow: the request gets a

@@ -199,10 +199,7 @@ mod tests {
     use super::*;
 
     fn fixture(name: &str) -> serde_json::Value {
-        let path = format!(
-            "{}/../../../shared/fixtures/{name}",
-            env!("CARGO_MANIFEST_DIR")
-        );
+        let path = format!("{}/../testkit/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
         serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
     }
 

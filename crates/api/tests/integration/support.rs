@@ -457,9 +457,6 @@ where
 
 /// Reads a fixture as JSON.
 pub fn fixture(name: &str) -> Value {
-    let path = format!(
-        "{}/../../../shared/fixtures/{name}",
-        env!("CARGO_MANIFEST_DIR")
-    );
+    let path = format!("{}/../testkit/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
     serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
 }

@@ -11,7 +11,7 @@ use kubelet_scraper::{KubeletClientConfig, NodeAddress, NodeTarget};
 use testkit::pki::{Issued, TestCa};
 use testkit::tls_server::{TestServer, serve_tls};
 
-pub const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/fixtures/");
+pub const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../testkit/fixtures/");
 
 pub fn fixture(name: &str) -> String {
     std::fs::read_to_string(format!("{FIXTURES}{name}")).unwrap()

@@ -1,4 +1,4 @@
-//! The two kubelet scrapes of `shared/fixtures` give exactly the values in
+//! The two kubelet scrapes of `crates/testkit/fixtures` give exactly the values in
 //! `metrics-server-expected-usage.json`.
 //!
 //! The numbers below are copied by hand from `kubelet-metrics-resource.prev.txt` (first scrape)
@@ -14,7 +14,7 @@ use crate::support::*;
 
 const EXPECTED: &str = include_str!(concat!(
     env!("CARGO_MANIFEST_DIR"),
-    "/../../../shared/fixtures/metrics-server-expected-usage.json"
+    "/../testkit/fixtures/metrics-server-expected-usage.json"
 ));
 
 /// `(cpu seconds, working set bytes, sample time in ms)` of the node.

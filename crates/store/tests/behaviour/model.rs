@@ -1,6 +1,6 @@
 //! A deliberately naive model of the storage rules, shaped like upstream (hash maps of `last` and
 //! `prev` points), for the property tests to compare the real store against. It shares no code
-//! with the crate; where the two disagree, one of them misreads upstream-behaviour.md §4.
+//! with the crate; where the two disagree, one of them misreads upstream (metrics-server `pkg/storage`).
 
 use std::collections::HashMap;
 

@@ -1,4 +1,5 @@
-//! One test (at least) per storage rule of upstream-behaviour.md §4 and §10 items 3–10.
+//! One test (at least) per storage rule of upstream metrics-server (`pkg/storage`: rates, windows, restarts,
+//! fresh containers, all-containers-or-nothing pods).
 
 use std::time::Duration;
 
