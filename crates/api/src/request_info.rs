@@ -49,10 +49,6 @@ pub struct RequestInfo {
     pub name: String,
     /// The path segments from the resource on.
     pub parts: Vec<String>,
-    /// The raw `labelSelector` of a list, watch or deletecollection (else empty).
-    pub label_selector: String,
-    /// The raw `fieldSelector` of a list, watch or deletecollection (else empty).
-    pub field_selector: String,
     /// The query's list options (first value of each), which the routes serve from.
     pub options: ListOptions,
 }
@@ -138,22 +134,34 @@ impl RequestInfo {
         }
 
         info.options = ListOptions::from_query(uri.query().unwrap_or(""));
-        let list = &info.options;
         if info.name.is_empty() && info.verb == "get" {
-            info.verb = if list.watch { "watch" } else { "list" }.to_owned();
-            if let Some(name) = list.name_from_field_selector() {
+            info.verb = if info.options.watch { "watch" } else { "list" }.to_owned();
+            if let Some(name) = info.options.name_from_field_selector() {
                 info.name = name;
             }
         }
         if info.name.is_empty() && info.verb == "delete" {
             info.verb = "deletecollection".to_owned();
         }
-        // Selectors only matter to authorization (AuthorizeWithSelectors) for collection verbs.
-        if matches!(info.verb.as_str(), "list" | "watch" | "deletecollection") {
-            info.label_selector = list.label_selector.clone().unwrap_or_default();
-            info.field_selector = list.field_selector.clone().unwrap_or_default();
-        }
         Ok(info)
+    }
+
+    /// The raw `labelSelector` authorization judges: that of a list, watch or deletecollection,
+    /// else empty (selectors only matter to `AuthorizeWithSelectors` for collection verbs).
+    pub fn label_selector(&self) -> &str {
+        self.collection_selector(self.options.label_selector.as_deref())
+    }
+
+    /// The raw `fieldSelector` authorization judges, as [`RequestInfo::label_selector`].
+    pub fn field_selector(&self) -> &str {
+        self.collection_selector(self.options.field_selector.as_deref())
+    }
+
+    fn collection_selector<'a>(&self, raw: Option<&'a str>) -> &'a str {
+        match self.verb.as_str() {
+            "list" | "watch" | "deletecollection" => raw.unwrap_or(""),
+            _ => "",
+        }
     }
 
     /// The inputs of the 403 message for `user`.
@@ -462,15 +470,12 @@ mod tests {
             "/apis/metrics.k8s.io/v1beta1/namespaces/default/pods?labelSelector=app%3Dweb&fieldSelector=metadata.name!%3Dx",
         );
         assert_eq!(
-            (list.label_selector.as_str(), list.field_selector.as_str()),
+            (list.label_selector(), list.field_selector()),
             ("app=web", "metadata.name!=x")
         );
         let named =
             get("/apis/metrics.k8s.io/v1beta1/namespaces/default/pods/p?labelSelector=app%3Dweb");
-        assert_eq!(
-            (named.label_selector.as_str(), named.field_selector.as_str()),
-            ("", "")
-        );
+        assert_eq!((named.label_selector(), named.field_selector()), ("", ""));
     }
 
     #[test]
@@ -484,7 +489,7 @@ mod tests {
             (info.verb.as_str(), info.name.as_str()),
             ("list", "granted")
         );
-        assert_eq!(info.field_selector, "metadata.name=granted");
+        assert_eq!(info.field_selector(), "metadata.name=granted");
         assert_eq!(
             info.options.field_selector.as_deref(),
             Some("metadata.name=granted")
@@ -492,7 +497,7 @@ mod tests {
         let labels = get(
             "/apis/metrics.k8s.io/v1beta1/pods?labelSelector=app%3Dweb&labelSelector=&limit=1&limit=x",
         );
-        assert_eq!(labels.label_selector, "app=web");
+        assert_eq!(labels.label_selector(), "app=web");
         assert_eq!(labels.options.label_selector.as_deref(), Some("app=web"));
         assert_eq!(labels.options.limit.as_deref(), Some("1"));
         let watch = get("/apis/metrics.k8s.io/v1beta1/pods?watch=1&watch=0");

@@ -132,8 +132,8 @@ pub(crate) fn review_spec(user: &UserInfo, request: &RequestInfo) -> SubjectAcce
             resource: non_empty(&request.resource),
             subresource: non_empty(&request.subresource),
             name: non_empty(&request.name),
-            field_selector: field_selector_attributes(&request.field_selector),
-            label_selector: label_selector_attributes(&request.label_selector),
+            field_selector: field_selector_attributes(request.field_selector()),
+            label_selector: label_selector_attributes(request.label_selector()),
         };
         (Some(attributes), None)
     } else {

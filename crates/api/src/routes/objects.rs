@@ -213,10 +213,10 @@ pub async fn list_pods(
     let snapshot = api.store.snapshot();
     let now = now_nanos();
     let mut freshness = api.metrics.freshness_recorder(now);
-    // Only the selection runs under the pod cache's read lock; the matching pods' identities
-    // are copied out (labels are shared `Arc`s) so encoding and writing hold no lock and
-    // never delay the pod watch.
-    let selected: Vec<(String, String, PodInfo)> = api.cluster.with_pods(|index| {
+    // Only the selection runs under the pod cache's read lock. What it keeps borrows the store
+    // snapshot (names included), not the cache, plus the pod's labels (a shared `Arc`), so
+    // encoding and writing hold no lock and never delay the pod watch.
+    let selected: Vec<(PodInfo, PodUsage<'_>)> = api.cluster.with_pods(|index| {
         let namespaces: Box<dyn Iterator<Item = _>> = match namespace {
             Some(namespace) => Box::new(index.get_key_value(namespace).into_iter()),
             None => Box::new(index.iter()),
@@ -227,20 +227,18 @@ pub async fn list_pods(
                     .map(move |(name, pod)| (namespace.as_str(), name.as_str(), pod))
             })
             .filter(|(namespace, name, pod)| {
-                labels.matches(&*pod.labels)
-                    && fields.matches(name, Some(namespace))
-                    && snapshot.pod(namespace, name).is_some()
+                labels.matches(&*pod.labels) && fields.matches(name, Some(namespace))
             })
-            .map(|(namespace, name, pod)| (namespace.to_owned(), name.to_owned(), pod.clone()))
+            .filter_map(|(namespace, name, pod)| {
+                snapshot
+                    .pod(namespace, name)
+                    .map(|stored| (pod.clone(), stored))
+            })
             .collect()
     });
     let items = selected
         .iter()
-        .filter_map(|(namespace, name, pod)| {
-            snapshot
-                .pod(namespace, name)
-                .map(|stored| pod_metrics(namespace, name, pod, stored, now))
-        })
+        .map(|(pod, stored)| pod_metrics(stored.namespace(), stored.name(), pod, *stored, now))
         .inspect(|item| freshness.observe(item.timestamp));
     rendering.list(items)
 }
