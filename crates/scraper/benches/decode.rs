@@ -1,7 +1,8 @@
 //! Decoding cost of one large node: a generated `/metrics/resource` body with 2,000 containers
 //! (kubelet 1.34 format, like the fixture) through the hand decoder and through the
 //! prometheus-parse decoder, and a `/stats/summary?only_cpu_and_memory=true` body of the same
-//! pods and containers.
+//! pods and containers; and the hostile body of one pod with 1,000 to 100,000 containers, whose
+//! cost per byte must stay flat (linear decoding).
 //!
 //! Run with `cargo bench -p kubelet-scraper --bench decode`.
 
@@ -309,4 +310,32 @@ fn summary_json(bencher: Bencher) {
     bencher
         .counter(BytesCount::new(body.len()))
         .bench(|| decode_summary(divan::black_box(body)));
+}
+
+/// One pod with `containers` distinct containers (CPU and memory lines each, the kubelet's
+/// order). Throughput per byte should not fall as the pod grows: finding a container must not
+/// scan the pod's others.
+fn wide_pod_body(containers: usize) -> String {
+    let mut body = String::new();
+    for family in [
+        "container_cpu_usage_seconds_total",
+        "container_memory_working_set_bytes",
+    ] {
+        for i in 0..containers {
+            let _ = writeln!(
+                body,
+                "{family}{{container=\"c{i}\",namespace=\"ns\",pod=\"wide\"}} 1 1749556811482"
+            );
+        }
+    }
+    body
+}
+
+#[divan::bench(args = [1_000, 10_000, 100_000])]
+fn resource_one_wide_pod(bencher: Bencher, containers: usize) {
+    let body = wide_pod_body(containers);
+    let body = body.as_bytes();
+    bencher
+        .counter(BytesCount::new(body.len()))
+        .bench(|| decode_resource(divan::black_box(body), SCRAPE_START));
 }

@@ -14,6 +14,7 @@ use tracing::{debug, error, warn};
 use crate::address::{Endpoint, NodeTarget};
 use crate::client::{KubeletClient, ScrapedNode};
 use crate::config::KubeletClientConfig;
+use crate::decode::MAX_CONTAINERS_PER_POD;
 use crate::error::{ClientBuildError, ScrapeError};
 use crate::metrics::ScraperMetrics;
 
@@ -54,6 +55,10 @@ pub struct NodeStats {
     /// Pods the [`PodAdmission`] refused for this node: unknown to the cluster, not Running, or
     /// bound to another node (left out).
     pub unadmitted_pods: usize,
+    /// Pods that reported more containers than a pod may have (left out).
+    pub oversized_pods: usize,
+    /// Series the kubelet repeated in its body; the later line was used, as upstream.
+    pub duplicate_series: usize,
 }
 
 /// Which pods a node may report. A kubelet is trusted only for the pods bound to its own node,
@@ -166,6 +171,11 @@ impl Scraper {
             };
             let result = result
                 .map(|scraped| merge(&mut report.batch, &node, scraped, self.admission.as_ref()));
+            if let Ok(stats) = &result {
+                self.shared
+                    .metrics
+                    .observe_duplicate_series(&node, stats.duplicate_series);
+            }
             log_outcome(&node, duration, &result);
             report.outcomes.push(NodeOutcome {
                 node,
@@ -275,6 +285,8 @@ fn merge(
         incomplete_pods: metrics.incomplete_pods.len(),
         duplicate_pods: 0,
         unadmitted_pods: 0,
+        oversized_pods: metrics.oversized_pods.len(),
+        duplicate_series: metrics.duplicate_series,
     };
     if let Some(point) = metrics.node {
         batch.nodes.insert(node.to_owned(), point);
@@ -286,6 +298,21 @@ fn merge(
     }
     for pod in &metrics.incomplete_pods {
         debug!(node, pod = %pod, "pod left out: a container lacks CPU or memory");
+    }
+    for pod in &metrics.oversized_pods {
+        warn!(
+            node,
+            pod = %pod,
+            limit = MAX_CONTAINERS_PER_POD,
+            "pod left out: the kubelet reported more containers than a pod may have"
+        );
+    }
+    if metrics.duplicate_series > 0 {
+        debug!(
+            node,
+            repeats = metrics.duplicate_series,
+            "kubelet repeated series (zombie cgroups?); the later line of each was used"
+        );
     }
     for (pod, containers) in metrics.pods {
         if !admission.admits(node, &pod) {
@@ -312,6 +339,7 @@ fn log_outcome(node: &str, duration: Duration, result: &Result<NodeStats, Scrape
             pods = stats.pods,
             containers = stats.containers,
             unadmitted_pods = stats.unadmitted_pods,
+            duplicate_series = stats.duplicate_series,
             "scraped node"
         ),
         Err(err) => warn!(node, reason = err.reason(), error = %err, "failed to scrape node"),
@@ -390,7 +418,7 @@ mod tests {
                     .iter()
                     .map(|name| (PodRef::new("ns", *name), vec![container("c")]))
                     .collect(),
-                incomplete_pods: Vec::new(),
+                ..crate::decode::KubeletMetrics::default()
             },
         }
     }

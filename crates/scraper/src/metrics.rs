@@ -13,6 +13,7 @@ pub struct ScraperMetrics {
     request_total: IntCounterVec,
     last_request_time: GaugeVec,
     failures: IntCounterVec,
+    duplicate_series: IntCounterVec,
 }
 
 impl ScraperMetrics {
@@ -23,6 +24,7 @@ impl ScraperMetrics {
         registry.register(Box::new(metrics.request_total.clone()))?;
         registry.register(Box::new(metrics.last_request_time.clone()))?;
         registry.register(Box::new(metrics.failures.clone()))?;
+        registry.register(Box::new(metrics.duplicate_series.clone()))?;
         Ok(metrics)
     }
 
@@ -58,6 +60,13 @@ impl ScraperMetrics {
                 ),
                 &["reason"],
             )?,
+            duplicate_series: IntCounterVec::new(
+                Opts::new(
+                    "kubelet_duplicate_series_total",
+                    "Series a kubelet repeated in one response (the later line is used), by node",
+                ),
+                &["node"],
+            )?,
         })
     }
 
@@ -80,10 +89,20 @@ impl ScraperMetrics {
         }
     }
 
+    /// Counts the series a node's kubelet repeated in one response.
+    pub(crate) fn observe_duplicate_series(&self, node: &str, repeats: usize) {
+        if repeats > 0 {
+            self.duplicate_series
+                .with_label_values(&[node])
+                .inc_by(repeats as u64);
+        }
+    }
+
     /// Removes a node's series once it has left the cluster (upstream keeps them forever).
     pub fn forget_node(&self, node: &str) {
         // Err only means the node had no series yet.
         let _ = self.request_duration.remove_label_values(&[node]);
         let _ = self.last_request_time.remove_label_values(&[node]);
+        let _ = self.duplicate_series.remove_label_values(&[node]);
     }
 }

@@ -287,3 +287,84 @@ async fn a_node_listed_twice_is_scraped_once() {
     assert_eq!(report.outcomes.len(), 1);
     assert_eq!(report.batch.pods.len(), 4);
 }
+
+/// A kubelet whose body repeats every series (zombie cgroups) and one whose pod reports
+/// 100,000 containers (a body of about 15 MiB, decoded off the scrape thread): both nodes stay
+/// served, the repeats are counted, the huge pod is left out, and a normal node beside them is
+/// unaffected.
+#[tokio::test]
+async fn repeated_series_and_a_huge_pod_keep_their_nodes_served() {
+    let repeated = "node_cpu_usage_seconds_total 5 1000\nnode_memory_working_set_bytes 6 1000\n\
+         node_cpu_usage_seconds_total 7 2000\n\
+         container_cpu_usage_seconds_total{container=\"c\",namespace=\"ns\",pod=\"zombie\"} 1 1000\n\
+         container_memory_working_set_bytes{container=\"c\",namespace=\"ns\",pod=\"zombie\"} 2 1000\n\
+         container_cpu_usage_seconds_total{container=\"c\",namespace=\"ns\",pod=\"zombie\"} 3 2000\n";
+    let mut huge =
+        String::from("node_cpu_usage_seconds_total 5 1000\nnode_memory_working_set_bytes 6 1000\n");
+    for family in [
+        "container_cpu_usage_seconds_total",
+        "container_memory_working_set_bytes",
+    ] {
+        for i in 0..100_000 {
+            huge.push_str(&format!(
+                "{family}{{container=\"c{i}\",namespace=\"ns\",pod=\"wide\"}} 1 1000\n"
+            ));
+        }
+    }
+    let pki = Pki::new();
+    let dup = pki
+        .serve(
+            Router::new().route("/metrics/resource", get(move || async move { repeated })),
+            false,
+        )
+        .await;
+    let wide = pki
+        .serve(
+            Router::new().route(
+                "/metrics/resource",
+                get(move || std::future::ready(huge.clone())),
+            ),
+            false,
+        )
+        .await;
+    let normal = pki.serve(single_pod_router("normal"), false).await;
+    let registry = Registry::new();
+    let scraper = Scraper::new(pki.config(), ScraperMetrics::register(&registry).unwrap()).unwrap();
+    let report = scraper
+        .scrape_all(
+            vec![
+                node("node-dup", dup.addr.port()),
+                node("node-wide", wide.addr.port()),
+                node("node-normal", normal.addr.port()),
+            ],
+            soon(Duration::from_secs(60)),
+        )
+        .await;
+    let stats = |name: &str| {
+        report
+            .outcomes
+            .iter()
+            .find(|o| o.node == name)
+            .unwrap()
+            .result
+            .as_ref()
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(stats("node-dup").duplicate_series, 2);
+    assert_eq!(
+        report.batch.nodes["node-dup"].cumulative_cpu_ns, 7_000_000_000,
+        "the later line wins"
+    );
+    let zombie = &report.batch.pods[&PodRef::new("ns", "zombie")];
+    assert_eq!(zombie[0].point.cumulative_cpu_ns, 3_000_000_000);
+    assert_eq!(stats("node-wide").oversized_pods, 1);
+    assert!(report.batch.nodes.contains_key("node-wide"));
+    assert!(!report.batch.pods.contains_key(&PodRef::new("ns", "wide")));
+    assert_eq!(stats("node-normal").pods, 1);
+    let metrics = text(&registry);
+    assert!(
+        metrics.contains("kubelet_duplicate_series_total{node=\"node-dup\"} 2"),
+        "{metrics}"
+    );
+}

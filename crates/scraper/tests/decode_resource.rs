@@ -6,8 +6,8 @@
 use std::collections::HashMap;
 
 use kubelet_scraper::decode::{
-    KubeletMetrics, ResourceDecodeError, ResourceErrorKind, decode_resource,
-    decode_resource_with_prometheus_parse,
+    KubeletMetrics, MAX_CONTAINERS_PER_POD, ResourceDecodeError, ResourceErrorKind,
+    decode_resource, decode_resource_with_prometheus_parse,
 };
 use metric_store::{ContainerPoint, MetricsPoint, PodRef, Timestamp};
 
@@ -566,42 +566,102 @@ fn negative_timestamps_are_errors() {
 }
 
 #[test]
-fn duplicate_series_are_errors() {
-    let err = error_of(&[
+fn duplicate_series_keep_the_node_and_the_later_line_wins() {
+    // Real kubelets repeat series for zombie cgroups (metrics-server#1778, kubernetes#134518):
+    // upstream keeps the later value and serves the node; so do we, and count the repeats.
+    let result = decode(&body(&[
         NODE_OK[0],
         NODE_OK[1],
         "node_cpu_usage_seconds_total 11 2000",
-    ]);
-    assert_eq!(
-        err,
-        ResourceDecodeError {
-            line: 3,
-            kind: ResourceErrorKind::DuplicateSeries {
-                family: "node_cpu_usage_seconds_total"
-            }
-        }
-    );
-    let cpu = format!("container_cpu_usage_seconds_total{C} 1 5");
-    let err = error_of(&[
-        &cpu,
+    ]))
+    .unwrap();
+    let node = result.node.unwrap();
+    assert_eq!(node.cumulative_cpu_ns, 11_000_000_000);
+    assert_eq!(node.timestamp, ms(2000), "the later line's time too");
+    assert_eq!(result.duplicate_series, 1);
+
+    let result = decode(&body(&[
+        &format!("container_cpu_usage_seconds_total{C} 1 5"),
         &format!("container_memory_working_set_bytes{C} 1 5"),
-        &cpu,
-    ]);
+        &format!("container_cpu_usage_seconds_total{C} 3 7"),
+        &format!("container_memory_working_set_bytes{C} 9 7"),
+    ]))
+    .unwrap();
+    let point = container(&result, "ns", "p", "c");
     assert_eq!(
-        err,
-        ResourceDecodeError {
-            line: 3,
-            kind: ResourceErrorKind::DuplicateSeries {
-                family: "container_cpu_usage_seconds_total"
-            }
-        }
+        (point.cumulative_cpu_ns, point.memory_bytes, point.timestamp),
+        (3_000_000_000, 9, ms(7))
     );
+    assert_eq!(
+        result.pods[&pod("ns", "p")].len(),
+        1,
+        "one container, not two"
+    );
+    assert_eq!(result.duplicate_series, 2);
+
     // Same container name in another pod is another series.
-    decode(&body(&[
-        &cpu,
+    let result = decode(&body(&[
+        &format!("container_cpu_usage_seconds_total{C} 1 5"),
         r#"container_cpu_usage_seconds_total{container="c",namespace="ns",pod="q"} 1 5"#,
     ]))
     .unwrap();
+    assert_eq!(result.duplicate_series, 0);
+}
+
+/// A body with one pod of `containers` containers (CPU and memory each), in the kubelet's
+/// order: all CPU lines, then all memory lines.
+fn wide_pod(containers: usize) -> Vec<u8> {
+    let mut text = String::new();
+    for family in [
+        "container_cpu_usage_seconds_total",
+        "container_memory_working_set_bytes",
+    ] {
+        for i in 0..containers {
+            text.push_str(&format!(
+                "{family}{{container=\"c{i}\",namespace=\"ns\",pod=\"wide\"}} 1 5\n"
+            ));
+        }
+    }
+    text.push_str(
+        "container_cpu_usage_seconds_total{container=\"c\",namespace=\"ns\",pod=\"p\"} 1 5\n",
+    );
+    text.push_str(
+        "container_memory_working_set_bytes{container=\"c\",namespace=\"ns\",pod=\"p\"} 1 5\n",
+    );
+    text.into_bytes()
+}
+
+#[test]
+fn containers_past_the_linear_scan_are_found_by_name() {
+    // 40 containers: past the point where the pod switches from a scan to an index, the
+    // memory lines must still land on the containers the CPU lines created.
+    let result = decode(&wide_pod(40)).unwrap();
+    let containers = &result.pods[&pod("ns", "wide")];
+    assert_eq!(containers.len(), 40);
+    assert!(containers.iter().all(|c| c.point.memory_bytes == 1));
+    let names: Vec<_> = containers.iter().map(|c| c.name.as_str()).take(3).collect();
+    assert_eq!(names, ["c0", "c1", "c2"], "the kubelet's order is kept");
+    assert_eq!(result.duplicate_series, 0);
+}
+
+#[test]
+fn a_pod_with_too_many_containers_is_left_out_and_the_rest_is_served() {
+    let at_limit = decode(&wide_pod(MAX_CONTAINERS_PER_POD)).unwrap();
+    assert_eq!(
+        at_limit.pods[&pod("ns", "wide")].len(),
+        MAX_CONTAINERS_PER_POD
+    );
+
+    let just_over = decode(&wide_pod(MAX_CONTAINERS_PER_POD + 1)).unwrap();
+    assert_eq!(just_over.oversized_pods, [pod("ns", "wide")]);
+
+    // The hostile case: 100,000 distinct containers in one pod. Decoding is linear (the
+    // pod's name index; a scan made this quadratic), the pod is dropped, the node's other
+    // pods stay. Only the hot-path decoder here: the oracle is slow at this size in debug.
+    let result = decode_resource(&wide_pod(100_000), SCRAPE_START).unwrap();
+    assert!(!result.pods.contains_key(&pod("ns", "wide")));
+    assert_eq!(result.oversized_pods, [pod("ns", "wide")]);
+    assert!(result.pods.contains_key(&pod("ns", "p")));
 }
 
 #[test]

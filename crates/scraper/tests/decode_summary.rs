@@ -3,7 +3,7 @@
 
 #![allow(clippy::unwrap_used)] // a test crate: a failed unwrap is a failed test
 
-use kubelet_scraper::decode::{decode_resource, decode_summary};
+use kubelet_scraper::decode::{MAX_CONTAINERS_PER_POD, decode_resource, decode_summary};
 use metric_store::{PodRef, Timestamp};
 
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../testkit/fixtures/");
@@ -130,6 +130,28 @@ fn incomplete_node_and_pods_are_left_out() {
             PodRef::new("ns", "zero-cpu"),
             PodRef::new("ns", "no-time")
         ]
+    );
+}
+
+#[test]
+fn a_pod_with_too_many_containers_is_left_out() {
+    let container = r#"{"name": "c", "cpu": {"time": "2025-06-10T12:00:11Z", "usageCoreNanoSeconds": 7}, "memory": {"time": "2025-06-10T12:00:11Z", "workingSetBytes": 9}}"#;
+    let pod = |name: &str, containers: usize| {
+        format!(
+            r#"{{"podRef": {{"name": "{name}", "namespace": "ns"}}, "containers": [{}]}}"#,
+            vec![container; containers].join(",")
+        )
+    };
+    let body = format!(
+        r#"{{"pods": [{}, {}]}}"#,
+        pod("wide", MAX_CONTAINERS_PER_POD + 1),
+        pod("ok", 1)
+    );
+    let result = decode_summary(body.as_bytes()).unwrap();
+    assert_eq!(result.oversized_pods, vec![PodRef::new("ns", "wide")]);
+    assert_eq!(
+        result.pods.keys().cloned().collect::<Vec<_>>(),
+        vec![PodRef::new("ns", "ok")]
     );
 }
 

@@ -1,6 +1,10 @@
 //! Upstream metrics-server's meaning of `/metrics/resource` series, independent of how lines are
-//! tokenized: unit conversions, timestamp defaults, duplicate and value checks, and the rules
-//! that drop incomplete node points and pods.
+//! tokenized: unit conversions, timestamp defaults, duplicate series (the later line wins),
+//! value checks, and the rules that drop incomplete node points and pods.
+//!
+//! Every series costs O(1) expected work whatever the body holds (pods and, past a few,
+//! containers are found through hash indexes), so decoding is linear in the body's size and the
+//! body size limit bounds the work; a pod may hold at most [`MAX_CONTAINERS_PER_POD`].
 
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -8,9 +12,9 @@ use std::collections::hash_map::Entry;
 
 use metric_store::{ContainerPoint, MetricsPoint, PodRef, Timestamp};
 
-use super::KubeletMetrics;
 use super::family::Family;
 use super::text::{ResourceDecodeError, ResourceErrorKind};
+use super::{KubeletMetrics, MAX_CONTAINERS_PER_POD};
 
 /// One sample line of a family the decoders act on, as a tokenizer found it.
 #[derive(Debug)]
@@ -33,11 +37,63 @@ struct ContainerEntry {
     seen: u8,
 }
 
+/// Pods with up to this many containers find them by a linear scan (cheaper than hashing for
+/// the one to five containers real pods have); larger pods get a name index.
+const LINEAR_SCAN_CONTAINERS: usize = 8;
+
 #[derive(Debug)]
 struct PodEntry {
     namespace: String,
     name: String,
     containers: Vec<ContainerEntry>,
+    /// Container name → index into `containers`, built once the pod passes
+    /// [`LINEAR_SCAN_CONTAINERS`].
+    container_index: Option<HashMap<String, usize>>,
+    /// The pod reported more than [`MAX_CONTAINERS_PER_POD`] containers; it is left out.
+    oversized: bool,
+}
+
+impl PodEntry {
+    /// The entry for `container`, added if new; `None` once the pod is oversized.
+    fn container(&mut self, container: Cow<'_, str>) -> Option<&mut ContainerEntry> {
+        let known = match &self.container_index {
+            Some(index) => index.get(container.as_ref()).copied(),
+            None => self.containers.iter().position(|c| c.name == container),
+        };
+        let index = match known {
+            Some(index) => index,
+            None if self.oversized => return None,
+            None if self.containers.len() >= MAX_CONTAINERS_PER_POD => {
+                // Stop collecting: what is already here is dropped at the end, and the
+                // index stays as it is, so the rest of the body costs no more memory.
+                self.oversized = true;
+                return None;
+            }
+            None => {
+                let index = self.containers.len();
+                let name = container.into_owned();
+                if let Some(by_name) = &mut self.container_index {
+                    by_name.insert(name.clone(), index);
+                } else if index >= LINEAR_SCAN_CONTAINERS {
+                    let mut by_name: HashMap<String, usize> = self
+                        .containers
+                        .iter()
+                        .enumerate()
+                        .map(|(i, c)| (c.name.clone(), i))
+                        .collect();
+                    by_name.insert(name.clone(), index);
+                    self.container_index = Some(by_name);
+                }
+                self.containers.push(ContainerEntry {
+                    name,
+                    point: MetricsPoint::default(),
+                    seen: 0,
+                });
+                index
+            }
+        };
+        self.containers.get_mut(index)
+    }
 }
 
 /// Collects series into node and container points.
@@ -50,6 +106,8 @@ pub(crate) struct Assembler {
     /// allocate nothing for pods already seen.
     pod_index: HashMap<String, HashMap<String, usize>>,
     pods: Vec<PodEntry>,
+    /// Series seen again in the same body (the later line won).
+    duplicate_series: usize,
 }
 
 impl Assembler {
@@ -61,6 +119,7 @@ impl Assembler {
             node_seen: 0,
             pod_index: HashMap::new(),
             pods: Vec::new(),
+            duplicate_series: 0,
         }
     }
 
@@ -92,10 +151,9 @@ impl Assembler {
             .map_or(self.scrape_start, Timestamp::from_unix_millis);
 
         if !family.is_container() {
+            // The node's series can repeat too; the later line wins here as well.
             if self.node_seen & family.bit() != 0 {
-                return Err(fail(ResourceErrorKind::DuplicateSeries {
-                    family: family.name(),
-                }));
+                self.duplicate_series += 1;
             }
             self.node_seen |= family.bit();
             apply(&mut self.node, family, series.value, timestamp);
@@ -106,30 +164,17 @@ impl Assembler {
         let namespace = required_label(series.namespace, family, "namespace").map_err(fail)?;
         let pod = required_label(series.pod, family, "pod").map_err(fail)?;
 
-        let pod_entry = self.pod_entry(&namespace, &pod);
-        let entry = match pod_entry
-            .containers
-            .iter()
-            .position(|c| c.name == container)
-        {
-            Some(index) => &mut pod_entry.containers[index],
-            None => {
-                pod_entry.containers.push(ContainerEntry {
-                    name: container.into_owned(),
-                    point: MetricsPoint::default(),
-                    seen: 0,
-                });
-                let last = pod_entry.containers.len() - 1;
-                &mut pod_entry.containers[last]
-            }
+        let Some(entry) = self.pod_entry(&namespace, &pod).container(container) else {
+            return Ok(());
         };
-        if entry.seen & family.bit() != 0 {
-            return Err(fail(ResourceErrorKind::DuplicateSeries {
-                family: family.name(),
-            }));
-        }
+        // Real kubelets repeat series for zombie cgroups (metrics-server#1778): like
+        // upstream, the later line wins, and the repeat is counted instead of failing the node.
+        let repeated = entry.seen & family.bit() != 0;
         entry.seen |= family.bit();
         apply(&mut entry.point, family, series.value, timestamp);
+        if repeated {
+            self.duplicate_series += 1;
+        }
         Ok(())
     }
 
@@ -147,6 +192,8 @@ impl Assembler {
                     namespace: namespace.to_owned(),
                     name: pod.to_owned(),
                     containers: Vec::new(),
+                    container_index: None,
+                    oversized: false,
                 });
                 match self.pod_index.get_mut(namespace) {
                     Some(by_name) => {
@@ -174,11 +221,16 @@ impl Assembler {
 
         let mut pods = HashMap::with_capacity(self.pods.len());
         let mut incomplete_pods = Vec::new();
+        let mut oversized_pods = Vec::new();
         for pod in self.pods {
             let pod_ref = PodRef {
                 namespace: pod.namespace,
                 name: pod.name,
             };
+            if pod.oversized {
+                oversized_pods.push(pod_ref);
+                continue;
+            }
             match complete_containers(pod.containers) {
                 Some(containers) if containers.is_empty() => {}
                 Some(containers) => match pods.entry(pod_ref) {
@@ -195,6 +247,8 @@ impl Assembler {
             node,
             pods,
             incomplete_pods,
+            oversized_pods,
+            duplicate_series: self.duplicate_series,
         }
     }
 }

@@ -35,7 +35,16 @@ pub struct KubeletMetrics {
     /// Pods left out because one of their containers lacked CPU or memory (or had zero). They
     /// are reported so the caller can log them; upstream drops them the same way.
     pub incomplete_pods: Vec<PodRef>,
+    /// Pods left out because they reported more than [`MAX_CONTAINERS_PER_POD`] containers.
+    pub oversized_pods: Vec<PodRef>,
+    /// Series that appeared more than once in the body; the later line was kept, as upstream.
+    pub duplicate_series: usize,
 }
+
+/// Most containers one pod may report. Real pods have a handful; the bound keeps a hostile or
+/// broken kubelet from filling memory through one pod's name (the other bound, on the whole
+/// body, is the response size limit: decoding is linear in it).
+pub const MAX_CONTAINERS_PER_POD: usize = 1_000;
 
 impl KubeletMetrics {
     /// Number of container points across all pods.

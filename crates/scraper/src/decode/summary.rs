@@ -9,7 +9,7 @@ use std::fmt;
 use metric_store::{ContainerPoint, MetricsPoint, PodRef, Timestamp};
 use serde::{Deserialize, Deserializer};
 
-use super::KubeletMetrics;
+use super::{KubeletMetrics, MAX_CONTAINERS_PER_POD};
 
 /// A `/stats/summary` body that is not the JSON the kubelet writes.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -42,12 +42,17 @@ pub fn decode_summary(body: &[u8]) -> Result<KubeletMetrics, SummaryDecodeError>
 
     let mut pods = HashMap::with_capacity(summary.pods.len());
     let mut incomplete_pods = Vec::new();
+    let mut oversized_pods = Vec::new();
     for pod in summary.pods {
         let pod_ref = PodRef {
             namespace: pod.pod_ref.namespace,
             name: pod.pod_ref.name,
         };
         if pod.containers.is_empty() {
+            continue;
+        }
+        if pod.containers.len() > MAX_CONTAINERS_PER_POD {
+            oversized_pods.push(pod_ref);
             continue;
         }
         let containers: Option<Vec<ContainerPoint>> = pod
@@ -80,6 +85,8 @@ pub fn decode_summary(body: &[u8]) -> Result<KubeletMetrics, SummaryDecodeError>
         node,
         pods,
         incomplete_pods,
+        oversized_pods,
+        duplicate_series: 0,
     })
 }
 

@@ -29,9 +29,6 @@ pub enum ResourceErrorKind {
     InvalidValue { family: &'static str, value: String },
     #[error("negative timestamp {0}")]
     NegativeTimestamp(i64),
-    /// The same series twice: the kubelet never does this, so the body cannot be trusted.
-    #[error("{family} appears twice for the same series")]
-    DuplicateSeries { family: &'static str },
     #[error("{family} has no (or an empty) {label} label")]
     MissingLabel {
         family: &'static str,
