@@ -1,25 +1,37 @@
 //! Plumbing shared by the two delegated checks (TokenReview and SubjectAccessReview):
-//! one POST to the kube-apiserver with a deadline and metrics, and the short-lived
-//! decision cache in front of it.
+//! one rate-limited POST to the kube-apiserver with a deadline and metrics, and the
+//! short-lived decision cache in front of it.
+//!
+//! The rate limit is Go's for its delegating authentication and authorization clients (QPS
+//! 200, burst 400, one budget for each check): a flood of requests with random tokens or
+//! never-seen attributes misses every cache, and without the limit each miss would become a
+//! review the kube-apiserver has to answer.
 //!
 //! Expiry is judged on tokio's clock (not moka's), so paused-time tests can step over a
 //! TTL deterministically; moka still evicts in real time and bounds the size.
 
 use std::hash::Hash;
+use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use http::header::{ACCEPT, CONTENT_TYPE};
 use http_body_util::{BodyExt, Limited};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use tokio::time::Instant;
+use tokio::time::{Instant, timeout_at};
 
 use crate::metrics::{Review, SecurityMetrics};
 
 /// Reviews are small; anything bigger than this is not a review.
 const MAX_REVIEW_BODY_BYTES: usize = 1024 * 1024;
+
+/// Reviews per second one check may send, and how many it may send at once after a quiet
+/// spell (client-go's `QPS` and `Burst` on Go's delegating clients).
+pub(crate) const REVIEW_QPS: u32 = 200;
+pub(crate) const REVIEW_BURST: u32 = 400;
 
 /// Why a delegated check produced no answer. Never cached, never treated as an allow.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -41,10 +53,95 @@ pub(crate) enum DelegatedCheckError {
     /// The answer was not the expected JSON object.
     #[error("unreadable answer from the kube-apiserver: {0}")]
     Decode(String),
+    /// The check's request budget stayed spent for the whole deadline (a flood of requests
+    /// that no cache answers).
+    #[error("too many reviews in flight: no request budget within {0:?}")]
+    Throttled(Duration),
+}
+
+/// Sends one kind of review to the kube-apiserver, within its rate limit and deadline.
+pub(crate) struct ReviewClient {
+    client: kube::Client,
+    limiter: DefaultDirectRateLimiter,
+    timeout: Duration,
+    metrics: Arc<SecurityMetrics>,
+    review: Review,
+}
+
+impl std::fmt::Debug for ReviewClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ReviewClient")
+            .field("review", &self.review)
+            .field("timeout", &self.timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ReviewClient {
+    /// A client allowed [`REVIEW_QPS`] reviews a second with bursts of [`REVIEW_BURST`].
+    pub(crate) fn new(
+        client: kube::Client,
+        timeout: Duration,
+        metrics: Arc<SecurityMetrics>,
+        review: Review,
+    ) -> Self {
+        let per_second = NonZeroU32::new(REVIEW_QPS).unwrap_or(NonZeroU32::MIN);
+        let burst = NonZeroU32::new(REVIEW_BURST).unwrap_or(per_second);
+        let quota = Quota::per_second(per_second).allow_burst(burst);
+        ReviewClient::with_quota(client, timeout, metrics, review, quota)
+    }
+
+    fn with_quota(
+        client: kube::Client,
+        timeout: Duration,
+        metrics: Arc<SecurityMetrics>,
+        review: Review,
+        quota: Quota,
+    ) -> Self {
+        ReviewClient {
+            client,
+            limiter: RateLimiter::direct(quota),
+            timeout,
+            metrics,
+            review,
+        }
+    }
+
+    /// POSTs `body` as JSON to `path` and decodes the JSON answer. Waiting for the rate limit
+    /// counts against the deadline, as a client-go request's context does.
+    pub(crate) async fn post<Req, Resp>(
+        &self,
+        path: &str,
+        body: &Req,
+    ) -> Result<Resp, DelegatedCheckError>
+    where
+        Req: Serialize,
+        Resp: DeserializeOwned,
+    {
+        let deadline = Instant::now() + self.timeout;
+        if timeout_at(deadline, self.limiter.until_ready())
+            .await
+            .is_err()
+        {
+            self.metrics
+                .delegated_request(self.review, "<throttled>", self.timeout);
+            return Err(DelegatedCheckError::Throttled(self.timeout));
+        }
+        let remaining = deadline.saturating_duration_since(Instant::now());
+        post_review(
+            &self.client,
+            path,
+            body,
+            remaining,
+            &self.metrics,
+            self.review,
+        )
+        .await
+    }
 }
 
 /// POSTs `body` as JSON to `path` and decodes the JSON answer, within `timeout`.
-pub(crate) async fn post_review<Req, Resp>(
+async fn post_review<Req, Resp>(
     client: &kube::Client,
     path: &str,
     body: &Req,
@@ -283,6 +380,58 @@ mod tests {
             assert_eq!(task.await.unwrap(), Ok("yes"));
         }
         assert_eq!(calls.load(Ordering::SeqCst), 1);
+    }
+
+    /// An in-process kube-apiserver that answers every review with its body and counts them.
+    fn counting_apiserver(calls: Arc<AtomicUsize>) -> kube::Client {
+        let service = tower::service_fn(move |request: http::Request<kube::client::Body>| {
+            let calls = calls.clone();
+            async move {
+                calls.fetch_add(1, Ordering::SeqCst);
+                let body = request.into_body().collect().await.unwrap().to_bytes();
+                Ok::<_, std::convert::Infallible>(
+                    http::Response::builder()
+                        .status(201)
+                        .body(http_body_util::Full::new(body))
+                        .unwrap_or_default(),
+                )
+            }
+        });
+        kube::Client::new(service, "default")
+    }
+
+    #[tokio::test]
+    async fn a_flood_of_reviews_is_held_to_the_rate_limit() {
+        let calls = Arc::new(AtomicUsize::new(0));
+        let metrics = Arc::new(SecurityMetrics::register(&prometheus::Registry::new()).unwrap());
+        // A budget of 5 at once and one more a minute: within a test, the sixth review can
+        // only wait, and its 200 ms deadline ends the wait.
+        let quota = Quota::per_minute(NonZeroU32::MIN).allow_burst(NonZeroU32::new(5).unwrap());
+        let reviews = ReviewClient::with_quota(
+            counting_apiserver(calls.clone()),
+            Duration::from_millis(200),
+            metrics,
+            Review::Token,
+            quota,
+        );
+        let bodies: Vec<_> = (0..50)
+            .map(|token| serde_json::json!({"spec": {"token": token.to_string()}}))
+            .collect();
+        let outcomes = futures_util::future::join_all(bodies.iter().map(|body| {
+            reviews
+                .post::<_, serde_json::Value>("/apis/authentication.k8s.io/v1/tokenreviews", body)
+        }))
+        .await;
+        assert_eq!(
+            calls.load(Ordering::SeqCst),
+            5,
+            "only the burst reached the apiserver"
+        );
+        let throttled = outcomes
+            .iter()
+            .filter(|o| matches!(o, Err(DelegatedCheckError::Throttled(_))))
+            .count();
+        assert_eq!(throttled, 45, "{outcomes:?}");
     }
 
     #[test]

@@ -32,6 +32,7 @@ mod delegated;
 pub mod error;
 mod filter;
 mod generic_filters;
+mod log_limit;
 pub mod metrics;
 mod percent;
 pub mod request_info;

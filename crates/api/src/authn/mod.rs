@@ -41,6 +41,7 @@ pub use self::user::{
 };
 use crate::delegated::DelegatedCheckError;
 use crate::error::SecurityError;
+use crate::log_limit::LogLimiter;
 use crate::metrics::{AuthnResult, SecurityMetrics};
 
 /// Front-proxy flags (`--requestheader-*`). They apply only when `client_ca_file` is set;
@@ -139,6 +140,8 @@ pub struct Authenticator {
     tokens: Option<TokenAuthenticator>,
     anonymous: bool,
     metrics: Arc<SecurityMetrics>,
+    /// Anyone can make authentication fail at will; its log lines are rate-limited.
+    failure_log: LogLimiter,
 }
 
 impl Authenticator {
@@ -181,6 +184,7 @@ impl Authenticator {
             tokens,
             anonymous: config.anonymous,
             metrics,
+            failure_log: LogLimiter::new(),
         })
     }
 
@@ -226,15 +230,22 @@ impl Authenticator {
             return Ok(user.with_authenticated_group());
         }
         if let Some(error) = failures.unavailable {
-            tracing::warn!(%error, "a TokenReview could not be completed");
-            return Err(AuthenticationFailure::Unavailable(format!(
-                "authentication could not be completed: the TokenReview failed ({error}); retry the request"
-            )));
+            if let Some(suppressed) = self.failure_log.admit() {
+                tracing::warn!(%error, suppressed, "a TokenReview could not be completed");
+            }
+            // The caller is not authenticated: the kube-apiserver's own words (which can name
+            // its storage, its webhooks, its addresses) stay in our log.
+            return Err(AuthenticationFailure::Unavailable(
+                "authentication could not be completed: the TokenReview failed; retry the request"
+                    .to_owned(),
+            ));
         }
         if let Some(reason) = failures.rejected {
             // Upstream logs this as an error; it is how a wrong front-proxy CA (APIService
             // FailedDiscoveryCheck with 401) shows up in the logs.
-            tracing::warn!(%reason, "unable to authenticate the request");
+            if let Some(suppressed) = self.failure_log.admit() {
+                tracing::warn!(%reason, suppressed, "unable to authenticate the request");
+            }
             return Err(AuthenticationFailure::Unauthorized(reason));
         }
         if self.anonymous {

@@ -15,7 +15,7 @@ use sha2::{Digest, Sha256};
 
 use super::Attempt;
 use super::user::UserInfo;
-use crate::delegated::{self, DecisionCache, DelegatedCheckError};
+use crate::delegated::{DecisionCache, DelegatedCheckError, ReviewClient};
 use crate::metrics::{Review, SecurityMetrics};
 
 const TOKEN_REVIEW_PATH: &str = "/apis/authentication.k8s.io/v1/tokenreviews";
@@ -39,7 +39,7 @@ pub(crate) struct TokenSettings {
 
 /// Reviews bearer tokens through the kube-apiserver.
 pub(crate) struct TokenAuthenticator {
-    client: kube::Client,
+    reviews: ReviewClient,
     cache: DecisionCache<[u8; 32], Verdict>,
     settings: TokenSettings,
     salt: [u8; 32],
@@ -62,7 +62,7 @@ impl TokenAuthenticator {
         metrics: Arc<SecurityMetrics>,
     ) -> Self {
         TokenAuthenticator {
-            client,
+            reviews: ReviewClient::new(client, settings.timeout, metrics.clone(), Review::Token),
             cache: DecisionCache::new(settings.cache_capacity, settings.cache_ttl),
             settings,
             salt: rand::random(),
@@ -108,15 +108,7 @@ impl TokenAuthenticator {
             },
             ..TokenReview::default()
         };
-        let answer: TokenReview = delegated::post_review(
-            &self.client,
-            TOKEN_REVIEW_PATH,
-            &request,
-            self.settings.timeout,
-            &self.metrics,
-            Review::Token,
-        )
-        .await?;
+        let answer: TokenReview = self.reviews.post(TOKEN_REVIEW_PATH, &request).await?;
         Ok(verdict(answer))
     }
 }

@@ -15,7 +15,7 @@ use metrics_types::selector::{FieldSelector, LabelSelector};
 use sha2::{Digest, Sha256};
 
 use crate::authn::UserInfo;
-use crate::delegated::{self, DecisionCache, DelegatedCheckError};
+use crate::delegated::{DecisionCache, DelegatedCheckError, ReviewClient};
 use crate::metrics::{Review, SecurityMetrics};
 use crate::request_info::RequestInfo;
 
@@ -40,7 +40,7 @@ pub(crate) struct ReviewSettings {
 
 /// Asks the kube-apiserver whether a user may do something.
 pub(crate) struct AccessReviewer {
-    client: kube::Client,
+    reviews: ReviewClient,
     cache: DecisionCache<[u8; 32], Verdict>,
     settings: ReviewSettings,
     metrics: Arc<SecurityMetrics>,
@@ -62,7 +62,7 @@ impl AccessReviewer {
         metrics: Arc<SecurityMetrics>,
     ) -> Self {
         AccessReviewer {
-            client,
+            reviews: ReviewClient::new(client, settings.timeout, metrics.clone(), Review::Access),
             cache: DecisionCache::new(
                 settings.cache_capacity,
                 settings.allowed_ttl.max(settings.denied_ttl),
@@ -98,15 +98,10 @@ impl AccessReviewer {
             spec,
             ..SubjectAccessReview::default()
         };
-        let answer: SubjectAccessReview = delegated::post_review(
-            &self.client,
-            SUBJECT_ACCESS_REVIEW_PATH,
-            &request,
-            self.settings.timeout,
-            &self.metrics,
-            Review::Access,
-        )
-        .await?;
+        let answer: SubjectAccessReview = self
+            .reviews
+            .post(SUBJECT_ACCESS_REVIEW_PATH, &request)
+            .await?;
         let status = answer.status.unwrap_or_default();
         // An explicit deny wins over a (contradictory) allow, as in Go.
         Ok(if status.allowed && status.denied != Some(true) {
