@@ -67,6 +67,12 @@ pub struct ServingConfig {
     pub permit_port_sharing: bool,
     /// Longest a client may take to complete the TLS handshake.
     pub handshake_timeout: Duration,
+    /// A connection with no request in flight for this long is closed (HTTP/2 with a
+    /// GOAWAY), as Go's `http.Server.IdleTimeout` of 90 s in the apiserver does.
+    pub idle_timeout: Duration,
+    /// Most connections open at once; more are closed as soon as they are accepted, so a
+    /// flood of connections costs a file descriptor for a moment, not memory per connection.
+    pub max_connections: usize,
     /// How long shutdown waits for open connections to finish before closing them.
     pub shutdown_timeout: Duration,
     /// How often the certificate files are checked for changes.
@@ -87,6 +93,8 @@ impl Default for ServingConfig {
             http2_max_streams_per_connection: 0,
             permit_port_sharing: false,
             handshake_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(90),
+            max_connections: 1024,
             shutdown_timeout: Duration::from_secs(60),
             cert_reload_interval: Duration::from_secs(10),
         }
@@ -120,6 +128,7 @@ impl ServingConfig {
         }
         for (flag, value) in [
             ("handshake timeout", self.handshake_timeout),
+            ("idle timeout", self.idle_timeout),
             ("certificate reload interval", self.cert_reload_interval),
         ] {
             if value.is_zero() {

@@ -306,3 +306,126 @@ async fn shutdown_lets_requests_in_flight_finish() {
         "still accepting after shutdown"
     );
 }
+
+/// The server closes connections that carry no request for the idle timeout (Go: 90 s), over
+/// HTTP/2 and HTTP/1.1 alike; the client's next request comes on a new connection.
+#[tokio::test]
+async fn idle_connections_are_closed_after_the_idle_timeout() {
+    for disable_http2 in [false, true] {
+        let pki = Pki::new("idle");
+        let config = ServingConfig {
+            idle_timeout: Duration::from_millis(200),
+            disable_http2,
+            ..pki.serving_config()
+        };
+        let server = start(
+            config,
+            echo_router(),
+            &pki.authentication_flags(&[]),
+            &echo_allowed(),
+            None,
+        )
+        .await
+        .unwrap();
+        let client = pki.client(None);
+        let url = server.url("/echo");
+        let first = remote_port(&client, &url).await.unwrap();
+        assert_eq!(
+            remote_port(&client, &url).await.unwrap(),
+            first,
+            "busy connections are reused"
+        );
+        // Well past the idle timeout, the server has closed the pooled connection.
+        assert!(
+            eventually(|| {
+                let (client, url) = (client.clone(), url.clone());
+                async move {
+                    tokio::time::sleep(Duration::from_millis(300)).await;
+                    remote_port(&client, &url)
+                        .await
+                        .is_some_and(|port| port != first)
+                }
+            })
+            .await,
+            "http2 disabled: {disable_http2}"
+        );
+        server.stop().await.unwrap();
+    }
+}
+
+/// A response still being produced is not idle, however long it takes.
+#[tokio::test]
+async fn a_slow_response_is_not_cut_by_the_idle_timeout() {
+    let pki = Pki::new("idle-slow");
+    let router = Router::new().route(
+        "/slow",
+        get(|| async {
+            tokio::time::sleep(Duration::from_millis(800)).await;
+            "done"
+        }),
+    );
+    let authz = metrics_api::AuthorizationConfig {
+        always_allow_paths: vec!["/slow".into()],
+        ..Default::default()
+    };
+    let config = ServingConfig {
+        idle_timeout: Duration::from_millis(100),
+        ..pki.serving_config()
+    };
+    let server = start(config, router, &pki.authentication_flags(&[]), &authz, None)
+        .await
+        .unwrap();
+    let response = pki
+        .client(None)
+        .get(server.url("/slow"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.text().await.unwrap(), "done");
+    server.stop().await.unwrap();
+}
+
+/// Past the connection cap, new connections are closed on accept; once one closes, the
+/// server accepts again.
+#[tokio::test]
+async fn connections_beyond_the_cap_are_closed_at_once() {
+    let pki = Pki::new("cap");
+    let config = ServingConfig {
+        max_connections: 2,
+        ..pki.serving_config()
+    };
+    let server = start(
+        config,
+        echo_router(),
+        &pki.authentication_flags(&[]),
+        &echo_allowed(),
+        None,
+    )
+    .await
+    .unwrap();
+    // Two silent connections hold both slots (until the 10 s handshake deadline).
+    let holders = [
+        tokio::net::TcpStream::connect(server.addr).await.unwrap(),
+        tokio::net::TcpStream::connect(server.addr).await.unwrap(),
+    ];
+    let mut third = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    let mut buffer = [0u8; 16];
+    let read = tokio::time::timeout(Duration::from_secs(5), third.read(&mut buffer)).await;
+    assert!(
+        matches!(read, Ok(Ok(0)) | Ok(Err(_))),
+        "the third connection must be closed by the server, got {read:?}"
+    );
+    drop(holders);
+    let client = pki.client(None);
+    let url = server.url("/echo");
+    assert!(
+        eventually(|| {
+            let (client, url) = (client.clone(), url.clone());
+            async move { remote_port(&client, &url).await.is_some() }
+        })
+        .await,
+        "a freed slot serves again"
+    );
+    server.stop().await.unwrap();
+}
