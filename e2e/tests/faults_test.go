@@ -3,10 +3,12 @@ package tests
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"slices"
 	"strings"
 	"testing"
 
+	dto "github.com/prometheus/client_model/go"
 	corev1 "k8s.io/api/core/v1"
 
 	"metrics-server-rs/e2e/internal/controlapi"
@@ -179,4 +181,90 @@ func logNames(log, node, reason, detail string) bool {
 		}
 	}
 	return false
+}
+
+// TestRepeatedSeriesAndAHugePodKeepTheirNodes: node-1's kubelet repeats every
+// CPU and memory series (a stale copy first, as for zombie cgroups) and
+// node-2's reports an invented pod with 100,000 containers (about 19 MB a
+// scrape). Both nodes stay served — node-1 with the later (real) values, its
+// repeats counted — the huge pod is left out and logged, the healthy node is
+// scraped every cycle and /livez passes throughout.
+func TestRepeatedSeriesAndAHugePodKeepTheirNodes(t *testing.T) {
+	ctx := context.Background()
+	t.Cleanup(func() { _ = control.ClearFaults(ctx) })
+	const dup, wide, healthy = "node-1", "node-2", "node-3"
+	waitAllNodesServed(t)
+	offset := logSize(t, defaultInstance)
+	if err := control.SetFaults(ctx, controlapi.Faults{DuplicateSeries: true}, dup); err != nil {
+		t.Fatal(err)
+	}
+	if err := control.SetFaults(ctx, controlapi.Faults{InventedContainers: 100_000}, wide); err != nil {
+		t.Fatal(err)
+	}
+	pods := apiPods(t)
+	var healthyScrapes []float64
+	eventually(t, 4*defaultResolution, "both faulty nodes served, repeats counted, the huge pod left out", func() (bool, string) {
+		if r := directGet(t, defaultInstance, "/livez", anonymous); r.status != http.StatusOK {
+			t.Fatalf("/livez failed while a kubelet sends a huge body: %v", r)
+		}
+		families, _ := selfMetrics(t, defaultInstance)
+		if last := gaugeByLabel(families, "metrics_server_kubelet_last_request_time_seconds", "node")[healthy]; len(healthyScrapes) == 0 || last != healthyScrapes[len(healthyScrapes)-1] {
+			healthyScrapes = append(healthyScrapes, last)
+		}
+		if names := nodeMetricsList(t, metricsAPI+"/nodes").names(); len(names) != testNodes {
+			return false, fmt.Sprintf("nodes listed: %v", names)
+		}
+		if n := counterByLabel(families, "kubelet_duplicate_series_total", "node")[dup]; n == 0 {
+			return false, "kubelet_duplicate_series_total{node=" + dup + "} not counted yet"
+		}
+		log := readLog(t, defaultInstance, offset)
+		if !strings.Contains(log, "more containers than a pod may have") || !strings.Contains(log, `node="`+wide+`"`) {
+			return false, "no log line about the oversized pod yet"
+		}
+		// Three scrapes of the healthy node seen while the faults are on.
+		return len(healthyScrapes) >= 3, fmt.Sprintf("healthy node scraped at %v", healthyScrapes)
+	})
+	// node-1 is served with the later line's (the real) values.
+	eventually(t, 3*defaultResolution, "the repeating node's values are the real ones", func() (bool, string) {
+		var nm nodeMetricsJSON
+		mustJSON(t, "GET "+dup, apiGet(t, metricsAPI+"/nodes/"+dup, adminIdentity(t)), &nm)
+		if err := verifyNodeMetrics(ctx, nm); err != nil {
+			return false, err.Error()
+		}
+		return true, ""
+	})
+	served := podMetricsList(t, metricsAPI+"/pods")
+	if _, ok := served.find(controlapi.HostilePodNamespace, controlapi.HostilePodName); ok {
+		t.Error("the invented 100,000-container pod is served")
+	}
+	for _, p := range pods {
+		if p.Spec.NodeName != dup || p.Status.Phase != corev1.PodRunning || p.DeletionTimestamp != nil {
+			continue
+		}
+		pm, ok := served.find(p.Namespace, p.Name)
+		if !ok {
+			// Too young to have a rate yet is fine; the node's own pods are what matters.
+			continue
+		}
+		for _, c := range pm.Containers {
+			if c.Usage["memory"] == memoryQuantity(1) {
+				t.Errorf("pod %s/%s container %s is served with the stale duplicate's memory", p.Namespace, p.Name, c.Name)
+			}
+		}
+	}
+}
+
+// gaugeByLabel reads a gauge family's values keyed by one label's value.
+func gaugeByLabel(families map[string]*dto.MetricFamily, family, label string) map[string]float64 {
+	out := map[string]float64{}
+	if f, ok := families[family]; ok {
+		for _, m := range f.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == label {
+					out[l.GetValue()] = m.GetGauge().GetValue()
+				}
+			}
+		}
+	}
+	return out
 }

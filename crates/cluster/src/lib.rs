@@ -8,12 +8,14 @@
 //! API need, so 30,000 pods cost a few megabytes rather than the hundreds a full object cache
 //! would.
 
+mod health;
 mod mirror;
 mod node;
 mod pod;
 mod scheduled_pod;
 mod watch;
 
+pub use health::WatchMetrics;
 pub use node::RESOURCE_METRICS_PATH_ANNOTATION;
 pub use node::{NodeAddress, NodeInfo};
 pub use pod::{PodIndex, PodInfo};

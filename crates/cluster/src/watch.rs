@@ -10,6 +10,7 @@ use kube::runtime::watcher::{self, Event};
 use kube::{Api, Client};
 use tokio_util::sync::CancellationToken;
 
+use crate::health::WatchMetrics;
 use crate::mirror::Mirror;
 use crate::node::NodeInfo;
 use crate::pod::{LabelInterner, PodIndex, PodInfo};
@@ -37,15 +38,26 @@ pub struct ClusterState {
 const RUNNING_PODS: &str = "status.phase=Running";
 
 impl ClusterState {
-    /// Starts both watches on `client`; they run until `cancel` fires, retrying with backoff.
-    pub fn watch(client: Client, cancel: CancellationToken) -> Arc<ClusterState> {
+    /// Starts both watches on `client`; they run until `cancel` fires, retrying with backoff
+    /// and recording how they fare in `metrics`.
+    pub fn watch(
+        client: Client,
+        cancel: CancellationToken,
+        metrics: WatchMetrics,
+    ) -> Arc<ClusterState> {
         let state = Arc::new(ClusterState::default());
         tokio::spawn(Self::run_node_watch(
             Arc::clone(&state),
             client.clone(),
             cancel.clone(),
+            metrics.clone(),
         ));
-        tokio::spawn(Self::run_pod_watch(Arc::clone(&state), client, cancel));
+        tokio::spawn(Self::run_pod_watch(
+            Arc::clone(&state),
+            client,
+            cancel,
+            metrics,
+        ));
         state
     }
 
@@ -202,22 +214,32 @@ impl ClusterState {
         ))
     }
 
-    async fn run_node_watch(state: Arc<ClusterState>, client: Client, cancel: CancellationToken) {
+    async fn run_node_watch(
+        state: Arc<ClusterState>,
+        client: Client,
+        cancel: CancellationToken,
+        metrics: WatchMetrics,
+    ) {
         let stream =
             watcher(Api::<Node>::all(client), watcher::Config::default()).default_backoff();
         let mut init_buffer = BTreeMap::new();
-        Self::drive(stream, "nodes", &cancel, |event| {
+        Self::drive(stream, "nodes", &cancel, &metrics, |event| {
             state.apply_node_event(event, &mut init_buffer)
         })
         .await;
     }
 
-    async fn run_pod_watch(state: Arc<ClusterState>, client: Client, cancel: CancellationToken) {
+    async fn run_pod_watch(
+        state: Arc<ClusterState>,
+        client: Client,
+        cancel: CancellationToken,
+        metrics: WatchMetrics,
+    ) {
         let api = Api::<ScheduledPod>::all(client);
         let stream =
             watcher(api, watcher::Config::default().fields(RUNNING_PODS)).default_backoff();
         let mut init_buffer = PodIndex::new();
-        Self::drive(stream, "pods", &cancel, |event| {
+        Self::drive(stream, "pods", &cancel, &metrics, |event| {
             state.apply_pod_event(event, &mut init_buffer)
         })
         .await;
@@ -227,18 +249,41 @@ impl ClusterState {
         stream: impl futures_util::Stream<Item = Result<Event<K>, watcher::Error>>,
         kind: &'static str,
         cancel: &CancellationToken,
+        metrics: &WatchMetrics,
         mut apply: impl FnMut(Event<K>),
     ) {
         let mut stream = std::pin::pin!(stream);
+        let mut listings = 0_u64;
+        let mut failing = false;
         loop {
             let next = tokio::select! {
                 next = stream.next() => next,
                 _ = cancel.cancelled() => return,
             };
             match next {
-                Some(Ok(event)) => apply(event),
+                Some(Ok(event)) => {
+                    if failing {
+                        tracing::info!(%kind, "watch recovered");
+                        failing = false;
+                    }
+                    if matches!(event, Event::Init) {
+                        listings += 1;
+                        if listings > 1 {
+                            // The watch could not resume where it was (410 Gone, or a restart
+                            // past the apiserver's history): everything is listed again.
+                            tracing::info!(%kind, "relisting");
+                            metrics.relisted(kind);
+                        }
+                    }
+                    metrics.delivering(kind);
+                    apply(event);
+                }
                 // The watcher recovers by itself (relisting if needed); the backoff spaces retries.
-                Some(Err(error)) => tracing::warn!(%kind, %error, "watch failed; retrying"),
+                Some(Err(error)) => {
+                    failing = true;
+                    metrics.failed(kind);
+                    tracing::warn!(%kind, %error, "watch failed; retrying");
+                }
                 None => return,
             }
         }
@@ -258,6 +303,41 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn failures_and_relists_show_in_the_watch_health() {
+        let registry = prometheus::Registry::new();
+        let metrics = WatchMetrics::register(&registry).unwrap();
+        // A first listing, a failure (the apiserver restarting), then a relist (410 Gone).
+        let events: Vec<Result<Event<Node>, watcher::Error>> = vec![
+            Ok(Event::Init),
+            Ok(Event::InitDone),
+            Err(watcher::Error::NoResourceVersion),
+            Ok(Event::Init),
+            Ok(Event::InitApply(node("a", serde_json::json!({})))),
+            Ok(Event::InitDone),
+        ];
+        let mut applied = 0;
+        ClusterState::drive(
+            futures_util::stream::iter(events),
+            "nodes",
+            &CancellationToken::new(),
+            &metrics,
+            |_| applied += 1,
+        )
+        .await;
+        assert_eq!(applied, 5, "every event but the error is applied");
+        let text = prometheus::TextEncoder::new()
+            .encode_to_string(&registry.gather())
+            .unwrap();
+        for line in [
+            "cluster_watch_failures_total{resource=\"nodes\"} 1",
+            "cluster_watch_relists_total{resource=\"nodes\"} 1",
+            "cluster_watch_healthy{resource=\"nodes\"} 1",
+        ] {
+            assert!(text.contains(line), "{line} in\n{text}");
+        }
+    }
 
     fn node(name: &str, labels: serde_json::Value) -> Node {
         serde_json::from_value(serde_json::json!({"metadata": {"name": name, "labels": labels}}))

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use cluster_state::ClusterState;
+use cluster_state::{ClusterState, WatchMetrics};
 use kubelet_scraper::{PodAdmission, Scraper, ScraperMetrics};
 use metric_store::{PodRef, Store};
 use metrics_api::routes::{ApiMetrics, Health, MetricsApi};
@@ -148,7 +148,11 @@ pub async fn run(options: Options) -> Result<()> {
     let registry = prometheus::Registry::new();
     let node_selector =
         LabelSelector::parse(&options.kubelet.node_selector).context("--node-selector")?;
-    let cluster = ClusterState::watch(client, cancel.clone());
+    let cluster = ClusterState::watch(
+        client,
+        cancel.clone(),
+        WatchMetrics::register(&registry).context("registering cluster watch metrics")?,
+    );
     let store = Arc::new(Store::new(resolution));
     let health = Arc::new(Health::new(
         Arc::clone(&cluster),

@@ -140,13 +140,29 @@ type Faults struct {
 	// OldFormat emits the kubelet ≤ 1.28 text: [ALPHA] help, scrape_error,
 	// timestamps on container_start_time_seconds, no pod/container swap.
 	OldFormat bool `json:"oldFormat,omitempty"`
+	// DuplicateSeries repeats every node and container CPU and memory sample
+	// of /metrics/resource, as kubelets do for zombie cgroups
+	// (metrics-server#1778): a stale copy with value 1 first, then the real
+	// sample, so a reader keeping the later line serves the real values.
+	DuplicateSeries bool `json:"duplicateSeries,omitempty"`
+	// InventedContainers > 0 appends to /metrics/resource a pod that does not
+	// exist, HostilePodNamespace/HostilePodName, with that many distinct
+	// containers (CPU and memory each): a hostile or broken kubelet.
+	InventedContainers int `json:"inventedContainers,omitempty"`
 }
+
+// The pod InventedContainers reports.
+const (
+	HostilePodNamespace = "hostile"
+	HostilePodName      = "wide"
+)
 
 // IsZero reports whether no fault is set.
 func (f Faults) IsZero() bool {
 	return f.DelaySeconds == 0 && !f.Hang && !f.HTTP500 && !f.Garbage && f.OversizedBytes == 0 &&
 		!f.WrongCertificate && !f.Unauthorized && !f.Forbidden && !f.NotFound && !f.ScrapeError &&
-		len(f.MissingCPU) == 0 && len(f.MissingMemory) == 0 && !f.OldFormat
+		len(f.MissingCPU) == 0 && len(f.MissingMemory) == 0 && !f.OldFormat && !f.DuplicateSeries &&
+		f.InventedContainers == 0
 }
 
 // FaultRequest sets (replaces) the faults of some nodes (PUT /v1/faults).

@@ -7,8 +7,10 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	compbasemetrics "k8s.io/component-base/metrics"
 	statsapi "k8s.io/kubelet/pkg/apis/stats/v1alpha1"
@@ -74,18 +76,69 @@ func (f *Fleet) serveResourceMetrics(w http.ResponseWriter, r *http.Request, ep 
 		f.renderers <- rd
 	}()
 	rd.provider.summary, rd.provider.err = summary, err
-	if !faults.OldFormat {
+	if !faults.OldFormat && !faults.DuplicateSeries && faults.InventedContainers == 0 {
 		rd.handler.ServeHTTP(w, r)
 		return
 	}
-	// Render uncompressed, rewrite to the ≤ 1.28 shape, answer without gzip.
+	// Render uncompressed, rewrite, answer without gzip.
 	plain := r.Clone(r.Context())
 	plain.Header.Del("Accept-Encoding")
 	rec := httptest.NewRecorder()
 	rd.handler.ServeHTTP(rec, plain)
+	text := rec.Body.Bytes()
+	if faults.OldFormat {
+		text = toOldKubeletFormat(text, summary)
+	}
+	if faults.DuplicateSeries {
+		text = withStaleDuplicates(text)
+	}
+	if faults.InventedContainers > 0 {
+		text = withInventedPod(text, faults.InventedContainers, f.now())
+	}
 	w.Header().Set("Content-Type", promContentType)
 	w.WriteHeader(rec.Code)
-	_, _ = w.Write(toOldKubeletFormat(rec.Body.Bytes(), summary))
+	_, _ = w.Write(text)
+}
+
+// duplicatedFamilies are the samples DuplicateSeries repeats.
+var duplicatedFamilies = []string{
+	"node_cpu_usage_seconds_total", "node_memory_working_set_bytes",
+	"container_cpu_usage_seconds_total", "container_memory_working_set_bytes",
+}
+
+// withStaleDuplicates puts before each CPU and memory sample a copy of it
+// whose value is 1 (a zombie cgroup's stale series); the real sample follows.
+func withStaleDuplicates(text []byte) []byte {
+	var out bytes.Buffer
+	for _, line := range strings.SplitAfter(string(text), "\n") {
+		if !strings.HasPrefix(line, "#") && slices.Contains(duplicatedFamilies, familyOf(line)) {
+			// name{labels} value timestamp: replace the value.
+			head, rest, ok := strings.Cut(line, "} ")
+			if !ok {
+				head, rest, ok = strings.Cut(line, " ")
+			} else {
+				head += "}"
+			}
+			if _, timestamp, hasTimestamp := strings.Cut(strings.TrimSpace(rest), " "); ok && hasTimestamp {
+				out.WriteString(head + " 1 " + timestamp + "\n")
+			}
+		}
+		out.WriteString(line)
+	}
+	return out.Bytes()
+}
+
+// withInventedPod appends a pod nobody created with n distinct containers.
+func withInventedPod(text []byte, n int, now time.Time) []byte {
+	out := bytes.NewBuffer(text)
+	ms := now.UnixMilli()
+	for _, family := range []string{"container_cpu_usage_seconds_total", "container_memory_working_set_bytes"} {
+		for i := range n {
+			fmt.Fprintf(out, "%s{container=\"c%d\",namespace=%q,pod=%q} 1 %d\n",
+				family, i, controlapi.HostilePodNamespace, controlapi.HostilePodName, ms)
+		}
+	}
+	return out.Bytes()
 }
 
 // toOldKubeletFormat rewrites 1.29+ text into what kubelet 1.28 emitted:
