@@ -54,7 +54,12 @@ func TestFreshPodIsServedAfterOneScrape(t *testing.T) {
 	// The second scrape is a resolution after the first: the pod must be
 	// served well before it.
 	eventually(t, resolution/2, "the pod served by the new instance after its first scrape", func() (bool, string) {
-		r := directGet(t, instance, path, adminIdentity(t))
+		// The record exists before the instance listens: a refused
+		// connection means "not yet", like any other non-200 answer.
+		r, err := httpsTry(instance.URL(), path, nil, adminIdentity(t), "")
+		if err != nil {
+			return false, err.Error()
+		}
 		if r.status != 200 {
 			return false, r.String()
 		}

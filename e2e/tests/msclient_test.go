@@ -56,6 +56,16 @@ func (r response) String() string { return fmt.Sprintf("%d %s", r.status, r.body
 // verification (an instance's self-signed certificate).
 func httpsGet(t *testing.T, base, path string, roots *x509.CertPool, who identity, accept string) response {
 	t.Helper()
+	r, err := httpsTry(base, path, roots, who, accept)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// httpsTry is httpsGet returning transport errors, for a server that may
+// still be starting.
+func httpsTry(base, path string, roots *x509.CertPool, who identity, accept string) (response, error) {
 	cfg := &tls.Config{RootCAs: roots, InsecureSkipVerify: roots == nil} //nolint:gosec // instances serve a self-signed certificate
 	if who.cert != nil {
 		cfg.Certificates = []tls.Certificate{*who.cert}
@@ -64,7 +74,7 @@ func httpsGet(t *testing.T, base, path string, roots *x509.CertPool, who identit
 	defer c.CloseIdleConnections()
 	req, err := http.NewRequest(http.MethodGet, base+path, nil)
 	if err != nil {
-		t.Fatal(err)
+		return response{}, err
 	}
 	if who.token != "" {
 		req.Header.Set("Authorization", "Bearer "+who.token)
@@ -77,14 +87,14 @@ func httpsGet(t *testing.T, base, path string, roots *x509.CertPool, who identit
 	}
 	resp, err := c.Do(req)
 	if err != nil {
-		t.Fatalf("GET %s%s: %v", base, path, err)
+		return response{}, fmt.Errorf("GET %s%s: %v", base, path, err)
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(resp.Body)
 	if err != nil {
-		t.Fatalf("GET %s%s: reading the body: %v", base, path, err)
+		return response{}, fmt.Errorf("GET %s%s: reading the body: %v", base, path, err)
 	}
-	return response{status: resp.StatusCode, body: body, header: resp.Header}
+	return response{status: resp.StatusCode, body: body, header: resp.Header}, nil
 }
 
 func clusterCAPool(t *testing.T) *x509.CertPool {
