@@ -34,6 +34,9 @@ type Backend struct {
 	Fleet *kubelet.Fleet
 	Agent *workload.Agent
 	Nodes []workload.NodeInfo
+	// RestartAPIServer stops kube-apiserver, waits downFor and starts it
+	// again; it returns the new PID once it is ready.
+	RestartAPIServer func(ctx context.Context, downFor time.Duration) (int, error)
 }
 
 // Server is the control endpoint. It answers /healthz and /v1/status from
@@ -60,6 +63,7 @@ func New(statusFn func() controlapi.Status) *Server {
 	mux.HandleFunc("PUT "+controlapi.PathFaults, s.withBackend(s.setFaults))
 	mux.HandleFunc("DELETE "+controlapi.PathFaults, s.withBackend(s.clearFaults))
 	mux.HandleFunc("GET "+controlapi.PathSample, s.withBackend(s.sample))
+	mux.HandleFunc("POST "+controlapi.PathAPIServerRestart, s.withBackend(s.restartAPIServer))
 	// Profiles of the supervisor (simulated kubelets, agent) for scale work.
 	mux.HandleFunc("GET /debug/pprof/", pprof.Index)
 	mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
@@ -166,6 +170,33 @@ func (s *Server) restart(w http.ResponseWriter, r *http.Request, b *Backend) {
 		return
 	}
 	writeJSON(w, http.StatusOK, controlapi.RestartResponse{RestartCount: st.RestartCount, StartedAt: st.StartedAt.UTC()})
+}
+
+func (s *Server) restartAPIServer(w http.ResponseWriter, r *http.Request, b *Backend) {
+	var req controlapi.APIServerRestartRequest
+	if !readJSON(w, r, &req) {
+		return
+	}
+	downFor := time.Duration(0)
+	if req.DownFor != "" {
+		d, err := time.ParseDuration(req.DownFor)
+		if err != nil || d < 0 || d > controlapi.MaxAPIServerDowntime {
+			writeError(w, http.StatusBadRequest, fmt.Errorf("downFor %q: want a duration from 0s to %s", req.DownFor, controlapi.MaxAPIServerDowntime))
+			return
+		}
+		downFor = d
+	}
+	if b.RestartAPIServer == nil {
+		writeError(w, http.StatusNotImplemented, errors.New("this sandbox cannot restart kube-apiserver"))
+		return
+	}
+	started := time.Now()
+	pid, err := b.RestartAPIServer(r.Context(), downFor)
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, controlapi.APIServerRestartResponse{PID: pid, Took: time.Since(started).Round(time.Millisecond).String()})
 }
 
 func (s *Server) createPod(w http.ResponseWriter, r *http.Request, b *Backend) {

@@ -133,3 +133,16 @@ func TestFaultEndpoints(t *testing.T) {
 		t.Fatalf("not cleared: %+v", f)
 	}
 }
+
+func TestAPIServerRestartRequestsAreChecked(t *testing.T) {
+	c, _ := newTestServer(t)
+	ctx := context.Background()
+	// Past the bound: refused before anything stops.
+	if _, err := c.RestartAPIServer(ctx, controlapi.MaxAPIServerDowntime+time.Second); !isStatus(err, http.StatusBadRequest) {
+		t.Errorf("downtime past the bound: %v, want 400", err)
+	}
+	// This backend has no kube-apiserver to restart.
+	if _, err := c.RestartAPIServer(ctx, time.Second); !isStatus(err, http.StatusNotImplemented) {
+		t.Errorf("no kube-apiserver: %v, want 501", err)
+	}
+}

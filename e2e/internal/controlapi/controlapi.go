@@ -20,6 +20,8 @@ const (
 	PathPods    = "/v1/pods"
 	PathFaults  = "/v1/faults"
 	PathSample  = "/v1/sample"
+	// PathAPIServerRestart restarts kube-apiserver (POST).
+	PathAPIServerRestart = "/v1/apiserver/restart"
 )
 
 // Quantity accepts "250m", "64Mi" or a bare number (cores or bytes).
@@ -60,6 +62,24 @@ type UsageRequest struct {
 type UsageResponse struct {
 	Affected int       `json:"affected"`
 	At       time.Time `json:"at"`
+}
+
+// APIServerRestartRequest restarts kube-apiserver (POST
+// /v1/apiserver/restart): SIGTERM, down for DownFor (a Go duration, default
+// 0s, at most MaxAPIServerDowntime), then the same flags on the same port.
+// The answer comes once the new process is ready.
+type APIServerRestartRequest struct {
+	DownFor string `json:"downFor,omitempty"`
+}
+
+// MaxAPIServerDowntime bounds APIServerRestartRequest.DownFor.
+const MaxAPIServerDowntime = 5 * time.Minute
+
+// APIServerRestartResponse names the new kube-apiserver process.
+type APIServerRestartResponse struct {
+	PID int `json:"pid"`
+	// Took is the whole restart: stop, downtime, start until ready.
+	Took string `json:"took"`
 }
 
 // RestartRequest restarts a container (POST /v1/restart): its CPU counter

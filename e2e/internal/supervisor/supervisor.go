@@ -69,10 +69,15 @@ type Supervisor struct {
 
 	spawner  *controlplane.Spawner
 	children []*controlplane.Child
-	control  *control.Server
-	fleet    *kubelet.Fleet
-	agent    *workload.Agent
-	model    *sim.Model
+	// planned are children stopped on purpose (a kube-apiserver restart):
+	// their exit is not a sandbox failure.
+	planned map[*controlplane.Child]bool
+	// restartMu serialises kube-apiserver restarts.
+	restartMu sync.Mutex
+	control   *control.Server
+	fleet     *kubelet.Fleet
+	agent     *workload.Agent
+	model     *sim.Model
 }
 
 // Run is the `supervise` subcommand.
@@ -223,15 +228,10 @@ func (s *Supervisor) start(ctx context.Context, failed chan<- error) error {
 	}
 	s.update(func(st *runstate.State) { st.ControllerManagerPID = kcm.PID() })
 	for _, c := range []*controlplane.Child{etcd, apiserver, kcm} {
-		go func(c *controlplane.Child) {
-			<-c.Done()
-			if ctx.Err() == nil {
-				select {
-				case failed <- inComponent(c.Name, c.Err()):
-				default:
-				}
-			}
-		}(c)
+		s.watchChild(ctx, c, failed)
+	}
+	restartAPIServer := func(rctx context.Context, downFor time.Duration) (int, error) {
+		return s.restartAPIServer(ctx, rctx, apiArgs, downFor, adminClient, failed)
 	}
 
 	// Simulated kubelets and the workload agent.
@@ -255,7 +255,7 @@ func (s *Supervisor) start(ctx context.Context, failed chan<- error) error {
 	if err := s.timed("nodes", func() error { return s.agent.RegisterNodes(ctx) }); err != nil {
 		return inComponent(ComponentSupervisor, err)
 	}
-	s.control.SetBackend(&control.Backend{Model: s.model, Fleet: s.fleet, Agent: s.agent, Nodes: s.nodes})
+	s.control.SetBackend(&control.Backend{Model: s.model, Fleet: s.fleet, Agent: s.agent, Nodes: s.nodes, RestartAPIServer: restartAPIServer})
 	if err := s.timed("createWorkload", func() error { return s.agent.CreateWorkload(ctx, s.scenario) }); err != nil {
 		return inComponent(ComponentSupervisor, err)
 	}
@@ -304,6 +304,80 @@ func (s *Supervisor) start(ctx context.Context, failed chan<- error) error {
 	debug.FreeOSMemory()
 	klog.InfoS("sandbox ready", "after", time.Since(s.started).Round(time.Millisecond), "nodes", len(s.nodes), "pods", s.agent.RunningPods())
 	return nil
+}
+
+// watchChild reports the child's exit as the sandbox's failure unless the
+// sandbox is stopping or the child was stopped on purpose.
+func (s *Supervisor) watchChild(ctx context.Context, c *controlplane.Child, failed chan<- error) {
+	go func() {
+		<-c.Done()
+		s.mu.Lock()
+		planned := s.planned[c]
+		s.mu.Unlock()
+		if ctx.Err() == nil && !planned {
+			select {
+			case failed <- inComponent(c.Name, c.Err()):
+			default:
+			}
+		}
+	}()
+}
+
+// restartAPIServer stops kube-apiserver (SIGTERM, as a rolling control-plane
+// upgrade does), leaves it down for downFor and starts it again with the same
+// flags, so on the same port, against the same etcd. It returns once the new
+// process answers /readyz, with its PID.
+func (s *Supervisor) restartAPIServer(ctx, rctx context.Context, args []string, downFor time.Duration,
+	client kubernetes.Interface, failed chan<- error) (int, error) {
+	s.restartMu.Lock()
+	defer s.restartMu.Unlock()
+	s.mu.Lock()
+	var old *controlplane.Child
+	for _, c := range s.children {
+		if c.Name == ComponentAPIServer && !s.planned[c] {
+			old = c
+		}
+	}
+	if old != nil {
+		if s.planned == nil {
+			s.planned = map[*controlplane.Child]bool{}
+		}
+		s.planned[old] = true
+	}
+	s.mu.Unlock()
+	if old == nil {
+		return 0, errors.New("kube-apiserver is not running")
+	}
+	klog.InfoS("restarting kube-apiserver", "pid", old.PID(), "downFor", downFor)
+	old.Stop(childStopGrace)
+	select {
+	case <-time.After(downFor):
+	case <-rctx.Done():
+		return 0, rctx.Err()
+	}
+	apiserver, err := s.spawn(ComponentAPIServer, append([]string{"apiserver"}, args...))
+	if err != nil {
+		select {
+		case failed <- inComponent(ComponentAPIServer, err):
+		default:
+		}
+		return 0, err
+	}
+	s.update(func(st *runstate.State) { st.APIServerPID = apiserver.PID() })
+	s.watchChild(ctx, apiserver, failed)
+	wctx, cancel := context.WithTimeout(rctx, apiserverStartTimeout)
+	defer cancel()
+	if err := controlplane.WaitFor(wctx, apiserver, 100*time.Millisecond, func(ctx context.Context) error {
+		body, err := client.Discovery().RESTClient().Get().AbsPath("/readyz").DoRaw(ctx)
+		if err != nil {
+			return fmt.Errorf("%v: %s", err, body)
+		}
+		return nil
+	}); err != nil {
+		return 0, fmt.Errorf("kube-apiserver after its restart: %w", err)
+	}
+	klog.InfoS("kube-apiserver restarted", "pid", apiserver.PID())
+	return apiserver.PID(), nil
 }
 
 // checkNodesReady verifies through the API that every scenario node exists

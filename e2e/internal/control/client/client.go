@@ -25,7 +25,7 @@ type Client struct {
 
 // New returns a client for baseURL (the CONTROL_URL of the env file).
 func New(baseURL string) *Client {
-	return &Client{base: strings.TrimRight(baseURL, "/"), http: &http.Client{Timeout: 30 * time.Second}}
+	return &Client{base: strings.TrimRight(baseURL, "/"), http: &http.Client{}}
 }
 
 // Error is a non-2xx answer.
@@ -36,7 +36,15 @@ type Error struct {
 
 func (e *Error) Error() string { return fmt.Sprintf("control endpoint: %d: %s", e.Status, e.Message) }
 
+// defaultTimeout bounds a call whose context has no deadline of its own.
+const defaultTimeout = 30 * time.Second
+
 func (c *Client) do(ctx context.Context, method, path string, query url.Values, in, out any) error {
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, defaultTimeout)
+		defer cancel()
+	}
 	var body io.Reader
 	if in != nil {
 		data, err := json.Marshal(in)
@@ -105,6 +113,15 @@ func (c *Client) Restart(ctx context.Context, namespace, pod, container string) 
 	var r controlapi.RestartResponse
 	return r, c.do(ctx, http.MethodPost, controlapi.PathRestart, nil,
 		controlapi.RestartRequest{Namespace: namespace, Pod: pod, Container: container}, &r)
+}
+
+// RestartAPIServer restarts kube-apiserver, leaving it down for downFor, and
+// returns once the new process is ready. Give ctx a deadline longer than
+// downFor plus a start (the default 30 s may be too short).
+func (c *Client) RestartAPIServer(ctx context.Context, downFor time.Duration) (controlapi.APIServerRestartResponse, error) {
+	var r controlapi.APIServerRestartResponse
+	return r, c.do(ctx, http.MethodPost, controlapi.PathAPIServerRestart, nil,
+		controlapi.APIServerRestartRequest{DownFor: downFor.String()}, &r)
 }
 
 // CreatePod creates a pod that the sandbox runs.
