@@ -43,6 +43,9 @@ func e2eDir() (string, error) {
 }
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == "soak" {
+		os.Exit(runSoak(os.Args[2:]))
+	}
 	os.Exit(run())
 }
 

@@ -172,3 +172,26 @@ func TestTableJudgesTheIssueTargets(t *testing.T) {
 		t.Errorf("targets judged at a size the issue names none for:\n%s", b.String())
 	}
 }
+
+func TestSoakTableComparesTheLastMinutesWithTheEarlyOnes(t *testing.T) {
+	r := &SoakResult{Nodes: 2, PodsPerNode: 1, ContainersPerPod: 1, Duration: 10 * time.Minute}
+	for m := 1; m <= 10; m++ {
+		// Minutes 1–2 fill the history; 3–7 sit at 100 MiB, the last five at 110 MiB.
+		rss := uint64(100 << 20)
+		switch {
+		case m <= 2:
+			rss = 50 << 20
+		case m >= 6:
+			rss = 110 << 20
+		}
+		r.Minutes = append(r.Minutes, SoakPoint{Minute: m, RSSBytes: rss})
+	}
+	var out strings.Builder
+	if err := r.WriteTable(&out); err != nil {
+		t.Fatal(err)
+	}
+	want := "RSS median minutes 3–7: 100.0 MiB; last five minutes: 110.0 MiB; change +10.0%"
+	if !strings.Contains(out.String(), want) {
+		t.Errorf("table lacks %q:\n%s", want, out.String())
+	}
+}
