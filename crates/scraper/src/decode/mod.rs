@@ -5,12 +5,14 @@
 //!
 //! `/metrics/resource` has two decoders that share one set of rules (the `assemble` module) and differ
 //! only in how they split lines into series: [`decode_resource`], a byte-level tokenizer that
-//! allocates nothing per line (the hot path), and [`decode_resource_with_prometheus_parse`],
-//! built on the `prometheus-parse` crate and kept as the differential test oracle.
+//! allocates nothing per line (the hot path), and `decode_resource_with_prometheus_parse`,
+//! built on the `prometheus-parse` crate and kept as the differential test oracle (feature
+//! `oracle`, on only in this crate's tests and benchmarks).
 
 mod assemble;
 mod family;
 mod hand;
+#[cfg(feature = "oracle")]
 mod prom_parse;
 mod summary;
 mod text;
@@ -20,6 +22,7 @@ use std::collections::HashMap;
 use metric_store::{ContainerPoint, MetricsPoint, PodRef};
 
 pub use hand::decode_resource;
+#[cfg(feature = "oracle")]
 pub use prom_parse::decode_resource_with_prometheus_parse;
 pub use summary::{SummaryDecodeError, decode_summary};
 pub use text::{ResourceDecodeError, ResourceErrorKind};
