@@ -56,17 +56,6 @@ impl DelegatedSecurity {
         }))
     }
 
-    /// Assembles already built halves.
-    pub fn from_parts(
-        authenticator: Authenticator,
-        authorizer: Authorizer,
-    ) -> Arc<DelegatedSecurity> {
-        Arc::new(DelegatedSecurity {
-            authenticator,
-            authorizer,
-        })
-    }
-
     /// The authentication half (e.g. to apply a ConfigMap by hand).
     pub fn authenticator(&self) -> &Authenticator {
         &self.authenticator

@@ -20,8 +20,7 @@
 //!   `kube-system/extension-apiserver-authentication` ConfigMap, watched live) and the
 //!   authorizer, and [`DelegatedSecurity::protect`] wraps a router;
 //! - [`SecureServer`] binds and serves the protected router until a
-//!   [`CancellationToken`](tokio_util::sync::CancellationToken) fires; [`serve`] does
-//!   protect + bind + serve in one call.
+//!   [`CancellationToken`](tokio_util::sync::CancellationToken) fires.
 //!
 //! The contract is the Go generic apiserver's (k8s.io/apiserver `pkg/server` and its delegating authentication and authorization);
 //! each module says where it departs from it and why.
@@ -39,10 +38,6 @@ pub mod request_info;
 pub mod routes;
 pub mod serving;
 
-use std::sync::Arc;
-
-use tokio_util::sync::CancellationToken;
-
 pub use authn::{AuthenticationConfig, RequestHeaderOptions, UserInfo};
 pub use authz::AuthorizationConfig;
 pub use error::{SecurityError, ServeError, ServingConfigError, ServingConfigErrors};
@@ -51,22 +46,3 @@ pub use generic_filters::GenericFilters;
 pub use metrics::SecurityMetrics;
 pub use request_info::RequestInfo;
 pub use serving::{PeerInfo, SecureServer, ServingConfig, install_default_crypto_provider};
-
-/// Serves `router` over HTTPS with authentication and authorization in front until
-/// `shutdown` fires, then drains open connections for at most
-/// [`ServingConfig::shutdown_timeout`].
-///
-/// This is [`DelegatedSecurity::protect`] followed by [`SecureServer::bind`] and
-/// [`SecureServer::serve`]; call those directly to learn the bound address first.
-pub async fn serve(
-    router: axum::Router,
-    serving: &ServingConfig,
-    security: Arc<DelegatedSecurity>,
-    shutdown: CancellationToken,
-) -> Result<(), ServeError> {
-    let app = security.protect(router);
-    SecureServer::bind(serving)
-        .await?
-        .serve(app, shutdown)
-        .await
-}

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::error::Error as StdError;
 use std::io;
 use std::sync::{Mutex, PoisonError};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use metric_store::Timestamp;
 use reqwest::header::AUTHORIZATION;
@@ -209,7 +209,7 @@ impl KubeletClient {
         let url_text = url.to_string();
         let path = url.path().to_owned();
         // Samples without their own timestamp are dated to just before the request, as upstream.
-        let scrape_start = now();
+        let scrape_start = Timestamp::now();
         let mut request = self.http.get(url);
         if let Some(token) = self.token.header() {
             request = request.header(AUTHORIZATION, token);
@@ -448,14 +448,6 @@ async fn error_snippet(mut response: Response) -> String {
         .map(|c| if c.is_control() { ' ' } else { c })
         .collect();
     one_line.split_whitespace().collect::<Vec<_>>().join(" ")
-}
-
-/// Now, as the batch's timestamp type.
-fn now() -> Timestamp {
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos());
-    Timestamp(i64::try_from(nanos).unwrap_or(i64::MAX))
 }
 
 #[cfg(test)]

@@ -2,8 +2,9 @@
 //! and buckets, plus a failure-reason counter kept outside the `metrics_server_` prefix
 //! (upstream's e2e test asserts exactly six families under that prefix).
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
+use metric_store::Timestamp;
 use prometheus::{GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry};
 
 /// Handles to the scraper's metric families; cheap to clone.
@@ -75,9 +76,7 @@ impl ScraperMetrics {
         self.request_duration
             .with_label_values(&[node])
             .observe(duration.as_secs_f64());
-        let end = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs());
+        let end = Timestamp::now().as_unix_nanos() / 1_000_000_000;
         self.last_request_time
             .with_label_values(&[node])
             .set(end as f64);

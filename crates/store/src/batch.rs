@@ -2,6 +2,7 @@
 
 use std::collections::HashMap;
 use std::fmt;
+use std::time::{SystemTime, UNIX_EPOCH};
 
 /// An instant as nanoseconds since the Unix epoch. `Timestamp::ZERO` stands for Go's zero time
 /// (unknown), which sorts before every real sample.
@@ -11,6 +12,14 @@ pub struct Timestamp(pub i64);
 impl Timestamp {
     /// The unknown instant.
     pub const ZERO: Timestamp = Timestamp(0);
+
+    /// The wall clock now (`ZERO` for a clock before 1970, the last instant past 2262).
+    pub fn now() -> Self {
+        let nanos = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |elapsed| elapsed.as_nanos());
+        Timestamp(i64::try_from(nanos).unwrap_or(i64::MAX))
+    }
 
     /// From milliseconds since the epoch, as Prometheus text carries them.
     pub const fn from_unix_millis(ms: i64) -> Self {

@@ -43,11 +43,6 @@ impl Store {
         }
     }
 
-    /// The scrape interval the store was created with.
-    pub fn metric_resolution(&self) -> Duration {
-        self.metric_resolution
-    }
-
     /// Stores one scrape cycle's batch, replacing everything stored before, and says what changed.
     ///
     /// The next snapshot is built beside the current one and swapped in whole, so readers are

@@ -6,7 +6,6 @@
 //! (nodes by name, pods by namespace then name), and `creationTimestamp` is the request time.
 
 use std::borrow::Cow;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use axum::extract::State;
 use axum::http::{HeaderMap, header};
@@ -81,10 +80,7 @@ impl Rendering {
 }
 
 fn now_nanos() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|elapsed| i64::try_from(elapsed.as_nanos()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
+    metric_store::Timestamp::now().as_unix_nanos()
 }
 
 fn usage(stored: &StoredUsage) -> Usage {
