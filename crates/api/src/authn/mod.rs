@@ -1,16 +1,16 @@
 //! Delegated authentication, in the Go generic apiserver's order (k8s.io/apiserver `pkg/server/options/authentication.go`):
 //!
 //! 1. front proxy: a client certificate from the request-header CA (CN allowed) plus
-//!    `X-Remote-*` headers ([`request_header`]);
-//! 2. a client certificate from the client CA ([`x509`]);
-//! 3. a bearer token, checked by TokenReview ([`token`]);
+//!    `X-Remote-*` headers (`request_header`);
+//! 2. a client certificate from the client CA (`x509`);
+//! 3. a bearer token, checked by TokenReview (`token`);
 //! 4. otherwise anonymous.
 //!
 //! The first success wins and gains `system:authenticated`. A credential that was
 //! presented but rejected by every method gives 401; a TokenReview that could not be
 //! completed gives 503 (never an allow, never cached). CA pools and header names come from
 //! flags or the `extension-apiserver-authentication` ConfigMap, which is watched so
-//! rotations apply without a restart ([`trust`]).
+//! rotations apply without a restart (`trust`).
 
 mod ca_pool;
 mod request_header;

@@ -2,11 +2,11 @@
 //! and HTTP/1.1, asking every client for a certificate without requiring one, with a
 //! serving certificate that is reloaded from disk while running and a graceful shutdown.
 //!
-//! - [`tls`]: Go version and cipher-suite names → rustls;
-//! - [`client_cert`]: the "request but do not verify" client-certificate policy;
-//! - [`certificate`]: the hot-reloadable serving certificate;
-//! - [`self_signed`]: the `--cert-dir` fallback pair;
-//! - [`server`]: the accept loop.
+//! - `tls`: Go version and cipher-suite names → rustls;
+//! - `client_cert`: the "request but do not verify" client-certificate policy;
+//! - `certificate`: the hot-reloadable serving certificate;
+//! - `self_signed`: the `--cert-dir` fallback pair;
+//! - `server`: the accept loop.
 
 mod certificate;
 mod client_cert;

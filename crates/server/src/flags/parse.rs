@@ -1,7 +1,7 @@
 //! Go/pflag-style command-line parsing: `--name=value`, `--name value`, bare booleans or
 //! `--flag=true|false`, repeatable comma-separated lists, `-v=4`/`-v 4`, `-l sel`.
 //!
-//! clap does the tokenising; values stay strings here and are converted in [`super::Reader`], so
+//! clap does the tokenising; values stay strings here and are converted in `super::Reader`, so
 //! that one run reports every bad flag at once instead of stopping at the first.
 
 use std::collections::HashMap;
