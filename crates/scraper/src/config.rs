@@ -13,6 +13,16 @@ pub const DEFAULT_PREFERRED_ADDRESS_TYPES: [&str; 5] = [
     "ExternalIP",
 ];
 
+/// Every node address type Kubernetes defines (`core/v1` `NodeAddressType`): the values
+/// `--kubelet-preferred-address-types` accepts.
+pub const NODE_ADDRESS_TYPES: [&str; 5] = [
+    "Hostname",
+    "InternalIP",
+    "ExternalIP",
+    "InternalDNS",
+    "ExternalDNS",
+];
+
 /// Default response size limit: a kubelet with 110 pods writes well under 1 MiB of
 /// `/metrics/resource` and a few MiB of full `/stats/summary`; 64 MiB leaves room for nodes
 /// packed with thousands of containers while bounding what a broken or hostile endpoint can

@@ -24,7 +24,7 @@ pub use address::{
 pub use client::{AUTO_REPROBE_INTERVAL, KubeletClient, ScrapedNode};
 pub use config::{
     BearerToken, DEFAULT_MAX_BODY_BYTES, DEFAULT_PREFERRED_ADDRESS_TYPES, KubeletClientConfig,
-    MetricsSource,
+    MetricsSource, NODE_ADDRESS_TYPES,
 };
 pub use cycle::{AdmitAll, CycleReport, NodeOutcome, NodeStats, PodAdmission, Scraper};
 pub use error::{ClientBuildError, ScrapeError, TlsProblem};

@@ -11,7 +11,7 @@ use metric_store::{PodRef, Store};
 use metrics_api::routes::{ApiMetrics, Health, MetricsApi};
 use metrics_api::{
     AuthenticationConfig, AuthorizationConfig, DelegatedSecurity, GenericFilters,
-    RequestHeaderOptions, SecureServer, ServingConfig,
+    RequestHeaderOptions, SecureServer,
 };
 use metrics_types::selector::LabelSelector;
 use tokio_util::sync::CancellationToken;
@@ -23,23 +23,6 @@ use crate::manager::{Manager, ManagerMetrics};
 /// With `--kubelet-keep-connections`, kubelet connections idle longer than this are closed;
 /// more than any sane resolution, so each cycle reuses the last cycle's connections.
 const KUBELET_IDLE_TIMEOUT_FLOOR: Duration = Duration::from_secs(90);
-
-pub fn serving_config(options: &Options) -> ServingConfig {
-    let s = &options.serving;
-    ServingConfig {
-        bind_address: s.bind_address,
-        secure_port: s.secure_port,
-        cert_dir: s.cert_dir.clone(),
-        tls_cert_file: s.tls_cert_file.clone(),
-        tls_private_key_file: s.tls_private_key_file.clone(),
-        tls_min_version: s.tls_min_version.clone(),
-        tls_cipher_suites: s.tls_cipher_suites.clone(),
-        disable_http2: s.disable_http2,
-        http2_max_streams_per_connection: s.http2_max_streams_per_connection,
-        permit_port_sharing: s.permit_port_sharing,
-        ..ServingConfig::default()
-    }
-}
 
 fn authentication_config(options: &Options) -> AuthenticationConfig {
     let a = &options.authentication;
@@ -216,7 +199,7 @@ pub async fn run(options: Options) -> Result<()> {
         cancel.cancelled().await;
         Ok(())
     } else {
-        let serving = serving_config(&options);
+        let serving = options.serving.to_config();
         let filters = GenericFilters {
             max_requests_inflight: options.generic.max_requests_inflight,
             request_timeout: options.generic.request_timeout,

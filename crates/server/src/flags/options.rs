@@ -55,6 +55,25 @@ pub struct ServingOptions {
     pub tls_min_version: Option<String>,
 }
 
+impl ServingOptions {
+    /// What `metrics-api` serves with.
+    pub fn to_config(&self) -> metrics_api::ServingConfig {
+        metrics_api::ServingConfig {
+            bind_address: self.bind_address,
+            secure_port: self.secure_port,
+            cert_dir: self.cert_dir.clone(),
+            tls_cert_file: self.tls_cert_file.clone(),
+            tls_private_key_file: self.tls_private_key_file.clone(),
+            tls_min_version: self.tls_min_version.clone(),
+            tls_cipher_suites: self.tls_cipher_suites.clone(),
+            disable_http2: self.disable_http2,
+            http2_max_streams_per_connection: self.http2_max_streams_per_connection,
+            permit_port_sharing: self.permit_port_sharing,
+            ..metrics_api::ServingConfig::default()
+        }
+    }
+}
+
 #[derive(Clone, Debug)]
 pub struct AuthenticationOptions {
     pub kubeconfig: Option<PathBuf>,
@@ -292,16 +311,24 @@ impl Options {
                 k.node_selector
             ));
         }
-        let s = &self.serving;
+        for kind in &k.preferred_address_types {
+            if !kubelet_scraper::NODE_ADDRESS_TYPES.contains(&kind.as_str()) {
+                errors.push(format!(
+                    "invalid argument \"{kind}\" for \"--kubelet-preferred-address-types\" flag: not a node address type; valid types are {}",
+                    kubelet_scraper::NODE_ADDRESS_TYPES.join(", ")
+                ));
+            }
+        }
+        // The TLS version and cipher suites are checked here, before anything is read or
+        // bound, by the same code that applies them.
+        if let Err(tls) = self.serving.to_config().validate() {
+            errors.extend(tls.0.iter().map(ToString::to_string));
+        }
         let mut check = |failed: bool, message: &str| {
             if failed {
                 errors.push(message.to_string());
             }
         };
-        check(
-            s.tls_cert_file.is_some() != s.tls_private_key_file.is_some(),
-            "--tls-cert-file and --tls-private-key-file must be given together",
-        );
         let goaway = raw
             .get("goaway-chance")
             .and_then(|v| v.last())
@@ -451,6 +478,9 @@ mod tests {
             "--kubelet-client-key=/k",
             "--node-selector=a in (",
             "--tls-cert-file=/c",
+            "--tls-min-version=VersionTLS99",
+            "--tls-cipher-suites=TLS_NOT_A_SUITE",
+            "--kubelet-preferred-address-types=InternalIP,InternalIp",
             "--logging-format=xml",
             "--audit-log-path=/var/log/audit",
             "--kubelet-request-timeout=1x",
@@ -463,7 +493,10 @@ mod tests {
             "cannot use both --kubelet-certificate-authority and --kubelet-insecure-tls",
             "need both --kubelet-client-key and --kubelet-client-certificate",
             "\"--node-selector\" flag",
-            "--tls-cert-file and --tls-private-key-file must be given together",
+            "--tls-cert-file requires --tls-private-key-file",
+            "--tls-min-version=VersionTLS99: unknown TLS version",
+            "--tls-cipher-suites: unknown cipher suite TLS_NOT_A_SUITE",
+            "invalid argument \"InternalIp\" for \"--kubelet-preferred-address-types\" flag",
             "\"--logging-format\" flag",
             "--audit-log-path is not supported",
             "invalid argument \"1x\" for \"--kubelet-request-timeout\" flag",
