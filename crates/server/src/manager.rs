@@ -1,7 +1,8 @@
 //! The scrape loop: every `--metric-resolution`, scrape the selected nodes and store the batch.
 //!
-//! As upstream: the first cycle starts at once, a cycle that overruns makes the next tick be
-//! skipped rather than queued, and each cycle's deadline is one resolution. Unlike upstream,
+//! As upstream: the first cycle starts at once, a cycle that overruns is followed by one late
+//! cycle and the other ticks it covered are dropped, and each cycle's deadline is one
+//! resolution after its start. Unlike upstream,
 //! cycles are a third of a resolution apart until the first metrics are served, so they come
 //! within one resolution of start instead of after it.
 
@@ -97,45 +98,12 @@ pub fn target(node: &NodeInfo) -> NodeTarget {
 
 impl Manager {
     pub async fn run(self, cancel: CancellationToken) {
-        // CPU needs two points per node, so upstream serves nothing for a whole resolution
-        // after start. Until metrics are served, cycles repeat every third of a resolution:
-        // the second point is taken as soon as the kubelets have a newer sample, and /readyz
-        // turns green within one resolution. Afterwards cycles are a full resolution apart.
-        let first = Instant::now();
-        let mut last = first;
-        let mut serving = self.cycle().await;
-        let step = self.resolution / WARM_UP_STEPS;
-        let mut next = first + step;
-        while !serving && next < first + self.resolution {
-            tokio::select! {
-                _ = tokio::time::sleep_until(next) => {}
-                _ = cancel.cancelled() => return,
-            }
-            last = Instant::now();
-            serving = self.cycle().await;
-            next += step;
-        }
-        // Once serving, the next window is a full resolution; otherwise keep the third's pace
-        // for the first regular tick.
-        let start = if serving {
-            last + self.resolution
-        } else {
-            next
-        };
-        let mut ticks = tokio::time::interval_at(start, self.resolution);
-        ticks.set_missed_tick_behavior(MissedTickBehavior::Skip);
-        loop {
-            tokio::select! {
-                _ = ticks.tick() => {}
-                _ = cancel.cancelled() => return,
-            }
-            self.cycle().await;
-        }
+        drive(self.resolution, &cancel, |deadline| self.cycle(deadline)).await;
     }
 
     /// One scrape-and-store cycle; returns whether metrics are served after it. (The scraper
     /// itself forgets nodes that left the cluster.)
-    async fn cycle(&self) -> bool {
+    async fn cycle(&self, deadline: Instant) -> bool {
         let start = Instant::now();
         self.health.tick_started(start);
         let targets: Vec<NodeTarget> = self
@@ -146,10 +114,7 @@ impl Manager {
             .map(|node| target(node))
             .collect();
         let nodes = targets.len();
-        let report = self
-            .scraper
-            .scrape_all(targets, start + self.resolution)
-            .await;
+        let report = self.scraper.scrape_all(targets, deadline).await;
         let failed = report.outcomes.iter().filter(|o| o.result.is_err()).count();
         let summary = self.store.store(report.batch);
 
@@ -186,6 +151,50 @@ impl Manager {
     }
 }
 
+/// The loop's timing rules, apart from what a cycle does: `cycle(deadline)` scrapes and stores
+/// once, by `deadline` (one resolution after it starts), and says whether metrics are served
+/// afterwards.
+///
+/// CPU needs two points per node, so upstream serves nothing for a whole resolution after
+/// start. Until metrics are served, cycles repeat every third of a resolution: the second
+/// point is taken as soon as the kubelets have a newer sample, and /readyz turns green within
+/// one resolution. Afterwards cycles are a full resolution apart; after a cycle that overruns,
+/// one late cycle starts at once and the ticks it covered are dropped, not queued (as Go's
+/// `time.Ticker` behaves for upstream). Cancellation ends the wait for the next
+/// cycle at once; a running cycle is bounded by its own deadline.
+async fn drive<F, Fut>(resolution: Duration, cancel: &CancellationToken, mut cycle: F)
+where
+    F: FnMut(Instant) -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let first = Instant::now();
+    let mut last = first;
+    let mut serving = cycle(first + resolution).await;
+    let step = resolution / WARM_UP_STEPS;
+    let mut next = first + step;
+    while !serving && next < first + resolution {
+        tokio::select! {
+            _ = tokio::time::sleep_until(next) => {}
+            _ = cancel.cancelled() => return,
+        }
+        last = Instant::now();
+        serving = cycle(last + resolution).await;
+        next += step;
+    }
+    // Once serving, the next window is a full resolution; otherwise keep the third's pace
+    // for the first regular tick.
+    let start = if serving { last + resolution } else { next };
+    let mut ticks = tokio::time::interval_at(start, resolution);
+    ticks.set_missed_tick_behavior(MissedTickBehavior::Skip);
+    loop {
+        tokio::select! {
+            _ = ticks.tick() => {}
+            _ = cancel.cancelled() => return,
+        }
+        cycle(Instant::now() + resolution).await;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -205,5 +214,113 @@ mod tests {
             prometheus::DEFAULT_BUCKETS.to_vec(),
             "10 is already a bucket"
         );
+    }
+
+    use std::cell::RefCell;
+    use std::rc::Rc;
+
+    const RESOLUTION: Duration = Duration::from_secs(15);
+
+    /// A cycle double for [`drive`]: records when each cycle starts (from the loop's start) and
+    /// checks its deadline, answers "serving" from a script (then `true`), and takes
+    /// `durations[i]` (then zero).
+    #[derive(Clone, Default)]
+    struct Script {
+        serving: Vec<bool>,
+        durations: Vec<Duration>,
+        starts: Rc<RefCell<Vec<Duration>>>,
+    }
+
+    impl Script {
+        /// Runs `drive` until `until` has passed (paused time) and returns the cycle starts.
+        async fn run(self, until: Duration) -> Vec<Duration> {
+            let cancel = CancellationToken::new();
+            let origin = Instant::now();
+            let script = self.clone();
+            let cycle = move |deadline: Instant| {
+                let script = script.clone();
+                async move {
+                    assert_eq!(
+                        deadline,
+                        Instant::now() + RESOLUTION,
+                        "a resolution to finish"
+                    );
+                    let index = {
+                        let mut starts = script.starts.borrow_mut();
+                        starts.push(origin.elapsed());
+                        starts.len() - 1
+                    };
+                    if let Some(duration) = script.durations.get(index) {
+                        tokio::time::sleep(*duration).await;
+                    }
+                    script.serving.get(index).copied().unwrap_or(true)
+                }
+            };
+            let stop = cancel.clone();
+            tokio::join!(drive(RESOLUTION, &cancel, cycle), async move {
+                tokio::time::sleep(until).await;
+                stop.cancel();
+            });
+            self.starts.take()
+        }
+    }
+
+    fn secs(values: &[u64]) -> Vec<Duration> {
+        values.iter().map(|s| Duration::from_secs(*s)).collect()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn serving_from_the_first_cycle_ticks_every_resolution() {
+        let starts = Script::default().run(Duration::from_secs(50)).await;
+        assert_eq!(starts, secs(&[0, 15, 30, 45]));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn warm_up_cycles_are_a_third_of_a_resolution_apart_until_serving() {
+        // Served after the third cycle (10 s): the next is a full resolution later.
+        let script = Script {
+            serving: vec![false, false, true],
+            ..Script::default()
+        };
+        let starts = script.run(Duration::from_secs(45)).await;
+        assert_eq!(starts, secs(&[0, 5, 10, 25, 40]));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_warm_up_that_never_serves_falls_back_to_the_resolution() {
+        let script = Script {
+            serving: vec![false; 10],
+            ..Script::default()
+        };
+        let starts = script.run(Duration::from_secs(50)).await;
+        assert_eq!(starts, secs(&[0, 5, 10, 15, 30, 45]));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_overrunning_cycle_is_followed_by_one_late_cycle_not_a_queue() {
+        // The cycle at 15 s takes 40 s (ends at 55 s), covering the ticks of 30 and 45 s. As
+        // with Go's time.Ticker (a one-tick buffer), one late cycle starts at once and the
+        // schedule then keeps its phase (60 s); the missed ticks are not run one after another.
+        let script = Script {
+            durations: vec![Duration::ZERO, Duration::from_secs(40)],
+            ..Script::default()
+        };
+        let starts = script.run(Duration::from_secs(80)).await;
+        assert_eq!(starts, secs(&[0, 15, 55, 60, 75]));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn cancellation_ends_the_wait_for_the_next_cycle() {
+        let cancel = CancellationToken::new();
+        cancel.cancel();
+        let before = Instant::now();
+        let mut cycles = 0;
+        drive(RESOLUTION, &cancel, |_| {
+            cycles += 1;
+            async { true }
+        })
+        .await;
+        assert_eq!(cycles, 1, "the first cycle runs, then the loop stops");
+        assert_eq!(before.elapsed(), Duration::ZERO, "no wait for a tick");
     }
 }
