@@ -13,7 +13,6 @@ use metrics_api::{
     AuthenticationConfig, AuthorizationConfig, DelegatedSecurity, GenericFilters,
     RequestHeaderOptions, SecureServer,
 };
-use metrics_types::selector::LabelSelector;
 use tokio_util::sync::CancellationToken;
 
 use crate::flags::Options;
@@ -129,8 +128,7 @@ pub async fn run(options: Options) -> Result<()> {
     .await?;
 
     let registry = prometheus::Registry::new();
-    let node_selector =
-        LabelSelector::parse(&options.kubelet.node_selector).context("--node-selector")?;
+    let node_selector = options.kubelet.node_selector.clone();
     let cluster = ClusterState::watch(
         client,
         cancel.clone(),

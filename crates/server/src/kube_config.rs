@@ -6,10 +6,10 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use base64::Engine;
 use kube::config::{KubeConfigOptions, Kubeconfig};
-use kubelet_scraper::{BearerToken, KubeletClientConfig, MetricsSource as ScrapeSource};
+use kubelet_scraper::{BearerToken, KubeletClientConfig};
 use secrecy::ExposeSecret;
 
-use crate::flags::{KubeletOptions, MetricsSource};
+use crate::flags::KubeletOptions;
 
 /// Loads `--kubeconfig` (or another kubeconfig flag), else the in-cluster service account.
 pub async fn load(path: Option<&Path>) -> Result<kube::Config> {
@@ -76,11 +76,7 @@ pub fn kubelet_client(
         preferred_address_types: flags.preferred_address_types.clone(),
         request_timeout,
         max_body_bytes: usize::try_from(flags.max_response_bytes).unwrap_or(usize::MAX),
-        source: match flags.metrics_source {
-            MetricsSource::Resource => ScrapeSource::Resource,
-            MetricsSource::Summary => ScrapeSource::Summary,
-            MetricsSource::Auto => ScrapeSource::Auto,
-        },
+        source: flags.metrics_source,
         max_concurrent: flags.max_concurrent_requests,
         keep_connections: flags.keep_connections,
         pool_idle_timeout,

@@ -10,7 +10,7 @@ mod reader;
 mod readme;
 pub mod spec;
 
-pub use options::{KubeletOptions, LogFormat, LoggingOptions, MetricsSource, Options};
+pub use options::{KubeletOptions, LogFormat, LoggingOptions, Options};
 pub use parse::{ParseOutcome, RawFlags};
 
 /// Parses and validates `args` (including the program name).

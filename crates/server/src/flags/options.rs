@@ -4,17 +4,12 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use kubelet_scraper::MetricsSource;
+use metrics_types::selector::LabelSelector;
+
 use super::parse::RawFlags;
 use super::reader::Reader;
 use super::spec::{Effect, FLAGS};
-
-/// Where kubelet metrics are read from.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum MetricsSource {
-    Resource,
-    Summary,
-    Auto,
-}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum LogFormat {
@@ -38,7 +33,7 @@ pub struct KubeletOptions {
     pub preferred_address_types: Vec<String>,
     pub request_timeout: Duration,
     pub use_node_status_port: bool,
-    pub node_selector: String,
+    pub node_selector: LabelSelector,
 }
 
 #[derive(Clone, Debug)]
@@ -156,7 +151,7 @@ impl Options {
                 preferred_address_types: r.strings("kubelet-preferred-address-types"),
                 request_timeout: r.duration("kubelet-request-timeout"),
                 use_node_status_port: r.bool("kubelet-use-node-status-port"),
-                node_selector: r.string("node-selector"),
+                node_selector: node_selector(&mut r),
             },
             serving: ServingOptions {
                 bind_address: r.ip("bind-address", IpAddr::from([0, 0, 0, 0])),
@@ -305,12 +300,6 @@ impl Options {
             k.max_response_bytes == 0,
             "--kubelet-max-response-bytes must be positive",
         );
-        if let Err(error) = metrics_types::selector::LabelSelector::parse(&k.node_selector) {
-            errors.push(format!(
-                "invalid argument \"{}\" for \"--node-selector\" flag: {error}",
-                k.node_selector
-            ));
-        }
         for kind in &k.preferred_address_types {
             if !kubelet_scraper::NODE_ADDRESS_TYPES.contains(&kind.as_str()) {
                 errors.push(format!(
@@ -343,6 +332,16 @@ impl Options {
         );
         errors
     }
+}
+
+fn node_selector(r: &mut Reader<'_>) -> LabelSelector {
+    let text = r.string("node-selector");
+    LabelSelector::parse(&text).unwrap_or_else(|error| {
+        r.errors.push(format!(
+            "invalid argument \"{text}\" for \"--node-selector\" flag: {error}"
+        ));
+        LabelSelector::default()
+    })
 }
 
 fn metrics_source(r: &mut Reader<'_>) -> MetricsSource {
