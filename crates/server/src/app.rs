@@ -9,10 +9,7 @@ use cluster_state::{ClusterState, WatchMetrics};
 use kubelet_scraper::{PodAdmission, Scraper, ScraperMetrics};
 use metric_store::{PodRef, Store};
 use metrics_api::routes::{ApiMetrics, Health, MetricsApi};
-use metrics_api::{
-    AuthenticationConfig, AuthorizationConfig, DelegatedSecurity, GenericFilters,
-    RequestHeaderOptions, SecureServer,
-};
+use metrics_api::{DelegatedSecurity, GenericFilters, SecureServer};
 use tokio_util::sync::CancellationToken;
 
 use crate::flags::Options;
@@ -22,35 +19,6 @@ use crate::manager::{Manager, ManagerMetrics};
 /// With `--kubelet-keep-connections`, kubelet connections idle longer than this are closed;
 /// more than any sane resolution, so each cycle reuses the last cycle's connections.
 const KUBELET_IDLE_TIMEOUT_FLOOR: Duration = Duration::from_secs(90);
-
-fn authentication_config(options: &Options) -> AuthenticationConfig {
-    let a = &options.authentication;
-    AuthenticationConfig {
-        client_ca_file: a.client_ca_file.clone(),
-        request_header: RequestHeaderOptions {
-            client_ca_file: a.requestheader_client_ca_file.clone(),
-            allowed_names: a.requestheader_allowed_names.clone(),
-            username_headers: a.requestheader_username_headers.clone(),
-            group_headers: a.requestheader_group_headers.clone(),
-            extra_headers_prefix: a.requestheader_extra_headers_prefix.clone(),
-            uid_headers: a.requestheader_uid_headers.clone(),
-        },
-        skip_lookup: a.skip_lookup,
-        tolerate_lookup_failure: a.tolerate_lookup_failure,
-        token_cache_ttl: a.token_cache_ttl,
-        ..AuthenticationConfig::default()
-    }
-}
-
-fn authorization_config(options: &Options) -> AuthorizationConfig {
-    let a = &options.authorization;
-    AuthorizationConfig {
-        always_allow_paths: a.always_allow_paths.clone(),
-        allowed_cache_ttl: a.authorized_ttl,
-        denied_cache_ttl: a.unauthorized_ttl,
-        ..AuthorizationConfig::default()
-    }
-}
 
 /// A client for `path`, or `fallback` when the flag is not set.
 async fn client_for(
@@ -170,9 +138,9 @@ pub async fn run(options: Options) -> Result<()> {
         registry: registry.clone(),
     };
     let security = DelegatedSecurity::start(
-        &authentication_config(&options),
+        &options.authentication.to_config(),
         Some(authentication_client),
-        &authorization_config(&options),
+        &options.authorization.to_config(),
         Some(authorization_client),
         &registry,
         cancel.clone(),

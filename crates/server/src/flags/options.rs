@@ -84,12 +84,45 @@ pub struct AuthenticationOptions {
     pub requestheader_username_headers: Vec<String>,
 }
 
+impl AuthenticationOptions {
+    /// What `metrics-api`'s delegated authentication runs with.
+    pub fn to_config(&self) -> metrics_api::AuthenticationConfig {
+        metrics_api::AuthenticationConfig {
+            client_ca_file: self.client_ca_file.clone(),
+            request_header: metrics_api::RequestHeaderOptions {
+                client_ca_file: self.requestheader_client_ca_file.clone(),
+                allowed_names: self.requestheader_allowed_names.clone(),
+                username_headers: self.requestheader_username_headers.clone(),
+                group_headers: self.requestheader_group_headers.clone(),
+                extra_headers_prefix: self.requestheader_extra_headers_prefix.clone(),
+                uid_headers: self.requestheader_uid_headers.clone(),
+            },
+            skip_lookup: self.skip_lookup,
+            tolerate_lookup_failure: self.tolerate_lookup_failure,
+            token_cache_ttl: self.token_cache_ttl,
+            ..metrics_api::AuthenticationConfig::default()
+        }
+    }
+}
+
 #[derive(Clone, Debug)]
 pub struct AuthorizationOptions {
     pub always_allow_paths: Vec<String>,
     pub kubeconfig: Option<PathBuf>,
     pub authorized_ttl: Duration,
     pub unauthorized_ttl: Duration,
+}
+
+impl AuthorizationOptions {
+    /// What `metrics-api`'s delegated authorization runs with.
+    pub fn to_config(&self) -> metrics_api::AuthorizationConfig {
+        metrics_api::AuthorizationConfig {
+            always_allow_paths: self.always_allow_paths.clone(),
+            allowed_cache_ttl: self.authorized_ttl,
+            denied_cache_ttl: self.unauthorized_ttl,
+            ..metrics_api::AuthorizationConfig::default()
+        }
+    }
 }
 
 #[derive(Clone, Debug)]
