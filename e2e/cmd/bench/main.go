@@ -49,19 +49,25 @@ func main() {
 	os.Exit(run())
 }
 
-func run() int {
-	dir, err := e2eDir()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "bench:", err)
-		return 1
+// command is what both subcommands start from: their flag set (printing
+// usage on -h), the e2e directory and the default binary.
+func command(name, usage string) (fs *flag.FlagSet, dir, defaultBinary string, err error) {
+	if dir, err = e2eDir(); err != nil {
+		return nil, "", "", err
 	}
-	repoRoot := filepath.Dir(dir)
-	defaultBinary := filepath.Join(repoRoot, "target", "release", "metrics-server")
-
-	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+	fs = flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.Usage = func() {
 		fmt.Fprint(os.Stderr, usage)
 		fs.PrintDefaults()
+	}
+	return fs, dir, filepath.Join(filepath.Dir(dir), "target", "release", "metrics-server"), nil
+}
+
+func run() int {
+	fs, dir, defaultBinary, err := command("bench", usage)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		return 1
 	}
 	o := bench.Options{Log: os.Stderr}
 	fs.IntVar(&o.Nodes, "nodes", 0, "simulated nodes (required)")
@@ -82,15 +88,10 @@ func run() int {
 		return 2
 	}
 	o.BinaryArgs = fs.Args()
-	if o.Binary, err = filepath.Abs(o.Binary); err != nil {
+	if o.Sandbox, err = prepare(&o.Binary, defaultBinary, dir); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		return 1
 	}
-	if err := ensureBinary(o.Binary, defaultBinary, repoRoot); err != nil {
-		fmt.Fprintln(os.Stderr, "bench:", err)
-		return 1
-	}
-	o.Sandbox = bench.Sandbox{Script: filepath.Join(dir, "sandbox"), RunDir: bench.DefaultRunDir(dir), Out: os.Stderr}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -114,6 +115,20 @@ func run() int {
 		}
 	}
 	return 0
+}
+
+// prepare makes *binary absolute (building our release binary when it is the
+// one asked for and missing) and returns the sandbox of e2eDir.
+func prepare(binary *string, defaultBinary, e2eDir string) (bench.Sandbox, error) {
+	abs, err := filepath.Abs(*binary)
+	if err != nil {
+		return bench.Sandbox{}, err
+	}
+	*binary = abs
+	if err := ensureBinary(abs, defaultBinary, filepath.Dir(e2eDir)); err != nil {
+		return bench.Sandbox{}, err
+	}
+	return bench.Sandbox{Script: filepath.Join(e2eDir, "sandbox"), RunDir: bench.DefaultRunDir(e2eDir), Out: os.Stderr}, nil
 }
 
 // ensureBinary builds our release binary when it is the one asked for and

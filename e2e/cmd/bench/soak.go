@@ -2,11 +2,9 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"syscall"
 	"time"
 
@@ -27,17 +25,10 @@ flags:
 `
 
 func runSoak(argv []string) int {
-	dir, err := e2eDir()
+	fs, dir, defaultBinary, err := command("soak", soakUsage)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "soak:", err)
 		return 1
-	}
-	repoRoot := filepath.Dir(dir)
-	defaultBinary := filepath.Join(repoRoot, "target", "release", "metrics-server")
-	fs := flag.NewFlagSet("soak", flag.ContinueOnError)
-	fs.Usage = func() {
-		fmt.Fprint(os.Stderr, soakUsage)
-		fs.PrintDefaults()
 	}
 	o := bench.SoakOptions{Log: os.Stderr}
 	fs.IntVar(&o.Nodes, "nodes", 1000, "simulated nodes")
@@ -53,15 +44,10 @@ func runSoak(argv []string) int {
 		return 2
 	}
 	o.BinaryArgs = fs.Args()
-	if o.Binary, err = filepath.Abs(o.Binary); err != nil {
+	if o.Sandbox, err = prepare(&o.Binary, defaultBinary, dir); err != nil {
 		fmt.Fprintln(os.Stderr, "soak:", err)
 		return 1
 	}
-	if err := ensureBinary(o.Binary, defaultBinary, repoRoot); err != nil {
-		fmt.Fprintln(os.Stderr, "soak:", err)
-		return 1
-	}
-	o.Sandbox = bench.Sandbox{Script: filepath.Join(dir, "sandbox"), RunDir: bench.DefaultRunDir(dir), Out: os.Stderr}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	result, err := bench.Soak(ctx, o)

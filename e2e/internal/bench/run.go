@@ -68,32 +68,16 @@ func Run(ctx context.Context, o Options) (result *Result, err error) {
 		return nil, err
 	}
 	sb := o.Sandbox
-	running, err := sb.Running(ctx)
+	running, release, err := sb.UpForRun(ctx, o.Nodes, o.PodsPerNode, o.ContainersPerPod, o.Keep, o.logf)
+	defer func() {
+		if releaseErr := release(); releaseErr != nil && err == nil {
+			err = releaseErr
+		}
+	}()
 	if err != nil {
 		return nil, err
 	}
-	// Cleanup must run even when ctx is cancelled (Ctrl-C).
 	cleanup := context.WithoutCancel(ctx)
-	if !running && !o.Keep {
-		defer func() {
-			o.logf("stopping the sandbox it started (--keep keeps it)")
-			if downErr := sb.Down(cleanup); downErr != nil && err == nil {
-				err = fmt.Errorf("sandbox down: %w", downErr)
-			}
-		}()
-	}
-	scenarioFile, err := sb.WriteScaleScenario(o.ContainersPerPod)
-	if err != nil {
-		return nil, err
-	}
-	if running {
-		o.logf("a sandbox is running; checking it has %d nodes × %d pods × %d containers", o.Nodes, o.PodsPerNode, o.ContainersPerPod)
-	} else {
-		o.logf("bringing up %d nodes × %d pods × %d containers", o.Nodes, o.PodsPerNode, o.ContainersPerPod)
-	}
-	if err := sb.Up(ctx, scenarioFile, o.Nodes, o.PodsPerNode); err != nil {
-		return nil, fmt.Errorf("sandbox up (scenario %s): %w", scenarioFile, err)
-	}
 	env, err := sb.Env()
 	if err != nil {
 		return nil, err

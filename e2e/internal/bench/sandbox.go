@@ -83,6 +83,43 @@ func (s Sandbox) Up(ctx context.Context, scenarioFile string, nodes, podsPerNode
 		"--nodes", fmt.Sprint(nodes), "--pods-per-node", fmt.Sprint(podsPerNode)).Run()
 }
 
+// UpForRun starts a sandbox of that size (scenarios/scale.yaml with
+// containersPerPod containers per filler pod), or checks that the running one
+// is that size. release stops a sandbox it started, unless keep; callers defer
+// it. reused says a sandbox was already running.
+func (s Sandbox) UpForRun(ctx context.Context, nodes, podsPerNode, containersPerPod int, keep bool,
+	logf func(format string, args ...any)) (reused bool, release func() error, err error) {
+	release = func() error { return nil }
+	running, err := s.Running(ctx)
+	if err != nil {
+		return false, release, err
+	}
+	if !running && !keep {
+		// Cleanup must run even when ctx is cancelled (Ctrl-C).
+		cleanup := context.WithoutCancel(ctx)
+		release = func() error {
+			logf("stopping the sandbox it started (--keep keeps it)")
+			if err := s.Down(cleanup); err != nil {
+				return fmt.Errorf("sandbox down: %w", err)
+			}
+			return nil
+		}
+	}
+	scenarioFile, err := s.WriteScaleScenario(containersPerPod)
+	if err != nil {
+		return running, release, err
+	}
+	if running {
+		logf("a sandbox is running; checking it has %d nodes × %d pods × %d containers", nodes, podsPerNode, containersPerPod)
+	} else {
+		logf("bringing up %d nodes × %d pods × %d containers", nodes, podsPerNode, containersPerPod)
+	}
+	if err := s.Up(ctx, scenarioFile, nodes, podsPerNode); err != nil {
+		return running, release, fmt.Errorf("sandbox up (scenario %s): %w", scenarioFile, err)
+	}
+	return running, release, nil
+}
+
 // Down stops the sandbox.
 func (s Sandbox) Down(ctx context.Context) error {
 	return s.command(ctx, "down").Run()

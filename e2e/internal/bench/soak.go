@@ -85,27 +85,16 @@ func Soak(ctx context.Context, o SoakOptions) (result *SoakResult, err error) {
 	}
 	logf := func(format string, args ...any) { fmt.Fprintf(o.Log, "soak: "+format+"\n", args...) }
 	sb := o.Sandbox
-	running, err := sb.Running(ctx)
+	_, release, err := sb.UpForRun(ctx, o.Nodes, o.PodsPerNode, o.ContainersPerPod, o.Keep, logf)
+	defer func() {
+		if releaseErr := release(); releaseErr != nil && err == nil {
+			err = releaseErr
+		}
+	}()
 	if err != nil {
 		return nil, err
 	}
 	cleanup := context.WithoutCancel(ctx)
-	if !running && !o.Keep {
-		defer func() {
-			logf("stopping the sandbox it started (--keep keeps it)")
-			if downErr := sb.Down(cleanup); downErr != nil && err == nil {
-				err = fmt.Errorf("sandbox down: %w", downErr)
-			}
-		}()
-	}
-	scenarioFile, err := sb.WriteScaleScenario(o.ContainersPerPod)
-	if err != nil {
-		return nil, err
-	}
-	logf("sandbox of %d nodes × %d pods × %d containers", o.Nodes, o.PodsPerNode, o.ContainersPerPod)
-	if err := sb.Up(ctx, scenarioFile, o.Nodes, o.PodsPerNode); err != nil {
-		return nil, fmt.Errorf("sandbox up (scenario %s): %w", scenarioFile, err)
-	}
 	env, err := sb.Env()
 	if err != nil {
 		return nil, err
