@@ -1,14 +1,11 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"flag"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strconv"
-	"strings"
 	"time"
 
 	"metrics-server-rs/e2e/internal/control/client"
@@ -94,7 +91,7 @@ func childPID(parent int, name string) int {
 		if err != nil {
 			continue
 		}
-		if ppid(pid) != parent {
+		if runstate.ParentPID(pid) != parent {
 			continue
 		}
 		if args := runstate.Cmdline(pid); len(args) > 1 && args[1] == name {
@@ -104,40 +101,11 @@ func childPID(parent int, name string) int {
 	return 0
 }
 
-func ppid(pid int) int {
-	data, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "stat"))
-	if err != nil {
-		return 0
-	}
-	s := string(data)
-	i := strings.LastIndexByte(s, ')')
-	if i < 0 {
-		return 0
-	}
-	fields := strings.Fields(s[i+1:])
-	if len(fields) < 2 {
-		return 0
-	}
-	p, _ := strconv.Atoi(fields[1])
-	return p
-}
-
 // rss reads VmRSS of a process.
 func rss(pid int) string {
-	f, err := os.Open(filepath.Join("/proc", strconv.Itoa(pid), "status"))
+	u, err := runstate.ReadProcessUsage(pid)
 	if err != nil {
 		return "-"
 	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "VmRSS:"); ok {
-			kb, err := strconv.Atoi(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")))
-			if err != nil {
-				return "-"
-			}
-			return fmt.Sprintf("%dMiB", kb/1024)
-		}
-	}
-	return "-"
+	return fmt.Sprintf("%dMiB", u.RSSBytes>>20)
 }

@@ -1,3 +1,9 @@
+// Package bench measures one metrics-server process running against the e2e
+// sandbox: memory and CPU from /proc, scrape cycles from the server's own
+// Prometheus metrics and the timestamps it serves, and the latency of the
+// metrics API both directly and through the aggregator. Nothing here depends
+// on the implementation under test beyond metrics-server's flags, API and
+// self-metrics, so the Go original can be measured the same way.
 package bench
 
 import (
@@ -8,6 +14,8 @@ import (
 	"net/url"
 	"sync"
 	"time"
+
+	"metrics-server-rs/e2e/internal/runstate"
 )
 
 // Options configure one run.
@@ -116,7 +124,7 @@ func Run(ctx context.Context, o Options) (result *Result, err error) {
 	}
 	r.pid = instance.PID
 	r.direct = NewEndpoint("direct", "https://"+instance.Address, directTLS)
-	if r.execAt, err = ProcessStartTime(r.pid); err != nil {
+	if r.execAt, err = runstate.ProcessStartTime(r.pid); err != nil {
 		return nil, err
 	}
 	sampler := startRSSSampler(r.pid)
@@ -131,7 +139,7 @@ func Run(ctx context.Context, o Options) (result *Result, err error) {
 	if err := r.queryPhase(ctx); err != nil {
 		return nil, err
 	}
-	final, err := ReadProcessUsage(r.pid)
+	final, err := runstate.ReadProcessUsage(r.pid)
 	if err != nil {
 		return nil, fmt.Errorf("metrics-server (pid %d) is gone: %w", r.pid, err)
 	}
@@ -258,7 +266,7 @@ func (r *runner) list(ctx context.Context, e *Endpoint, path string) ([]objectRe
 // cycleMark is what is read right after a cycle's results land.
 type cycleMark struct {
 	at    time.Time
-	usage ProcessUsage
+	usage runstate.ProcessUsage
 	self  SelfMetrics
 	// startedAt estimates when that cycle started (zero when unknown).
 	startedAt time.Time
@@ -343,7 +351,7 @@ func (r *runner) mark(ctx context.Context, prev *cycleMark) (cycleMark, error) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	usage, err := ReadProcessUsage(r.pid)
+	usage, err := runstate.ReadProcessUsage(r.pid)
 	if err != nil {
 		return cycleMark{}, fmt.Errorf("metrics-server (pid %d) is gone: %w", r.pid, err)
 	}
@@ -360,14 +368,14 @@ func (r *runner) mark(ctx context.Context, prev *cycleMark) (cycleMark, error) {
 // (zero figures) when a cycle ran during the measurement.
 func (r *runner) measureProbeCost(ctx context.Context, last cycleMark) (probe, metrics float64, err error) {
 	const probes, metricsReads = 40, 5
-	before, err := ReadProcessUsage(r.pid)
+	before, err := runstate.ReadProcessUsage(r.pid)
 	if err != nil {
 		return 0, 0, err
 	}
 	for range probes {
 		r.probeTimestamp(ctx)
 	}
-	middle, err := ReadProcessUsage(r.pid)
+	middle, err := runstate.ReadProcessUsage(r.pid)
 	if err != nil {
 		return 0, 0, err
 	}
@@ -377,14 +385,14 @@ func (r *runner) measureProbeCost(ctx context.Context, last cycleMark) (probe, m
 			return 0, 0, err
 		}
 	}
-	after, err := ReadProcessUsage(r.pid)
+	after, err := runstate.ReadProcessUsage(r.pid)
 	if err != nil {
 		return 0, 0, err
 	}
 	if self.HasTick && self.TickCount != last.self.TickCount {
 		return 0, 0, nil
 	}
-	return CPUSeconds(middle.CPUTicks-before.CPUTicks) / probes, CPUSeconds(after.CPUTicks-middle.CPUTicks) / metricsReads, nil
+	return runstate.CPUSeconds(middle.CPUTicks-before.CPUTicks) / probes, runstate.CPUSeconds(after.CPUTicks-middle.CPUTicks) / metricsReads, nil
 }
 
 // quietPhase measures Cycles scrape cycles with no load but the probe.
@@ -425,7 +433,7 @@ func (r *runner) quietPhase(ctx context.Context) error {
 			}
 		}
 		n = max(n, 1)
-		cpu := CPUSeconds(next.usage.CPUTicks-prev.usage.CPUTicks) / float64(n)
+		cpu := runstate.CPUSeconds(next.usage.CPUTicks-prev.usage.CPUTicks) / float64(n)
 		for range n {
 			res.CPU.PerCycleSeconds = append(res.CPU.PerCycleSeconds, cpu)
 			if next.self.HasKubelet {
@@ -446,7 +454,7 @@ func (r *runner) quietPhase(ctx context.Context) error {
 	}
 	res.CPU.ProbeSecondsPerCycle = (float64(res.ProbeRequests)*probeCost + float64(len(res.StoreUpdateInterval.Seconds))*metricsCost) / float64(cycles)
 	res.CPU.ProbeGetSeconds, res.CPU.MetricsReadSeconds = probeCost, metricsCost
-	res.CPU.SecondsPerCycle = CPUSeconds(prev.usage.CPUTicks-base.usage.CPUTicks) / float64(cycles)
+	res.CPU.SecondsPerCycle = runstate.CPUSeconds(prev.usage.CPUTicks-base.usage.CPUTicks) / float64(cycles)
 	res.CPU.MeasuredCycles = cycles
 	res.Machine.LoadAfterCycles = readLoadAverage()
 	res.CycleDuration.finish(o.Resolution)
@@ -499,7 +507,7 @@ func (r *runner) queryPhase(ctx context.Context) error {
 	}
 	span := time.Duration(o.Cycles) * o.Resolution
 	o.logf("timing %d requests of each of %d queries on both paths, spread over ≥ %v", o.Samples, len(queries), span)
-	before, err := ReadProcessUsage(r.pid)
+	before, err := runstate.ReadProcessUsage(r.pid)
 	if err != nil {
 		return err
 	}
@@ -531,7 +539,7 @@ func (r *runner) queryPhase(ctx context.Context) error {
 			}
 		}
 	}
-	after, err := ReadProcessUsage(r.pid)
+	after, err := runstate.ReadProcessUsage(r.pid)
 	if err != nil {
 		return fmt.Errorf("metrics-server (pid %d) is gone: %w", r.pid, err)
 	}
@@ -539,7 +547,7 @@ func (r *runner) queryPhase(ctx context.Context) error {
 	res := r.result
 	res.QueryPhase = QueryPhase{
 		Seconds:    r.queryWindow[1].Sub(begin).Seconds(),
-		CPUSeconds: CPUSeconds(after.CPUTicks - before.CPUTicks),
+		CPUSeconds: runstate.CPUSeconds(after.CPUTicks - before.CPUTicks),
 		Requests:   o.Samples * len(figures),
 	}
 	res.Machine.LoadAfterQueries = readLoadAverage()
@@ -573,7 +581,7 @@ func startRSSSampler(pid int) *rssSampler {
 		ticker := time.NewTicker(rssInterval)
 		defer ticker.Stop()
 		for {
-			if u, err := ReadProcessUsage(pid); err == nil {
+			if u, err := runstate.ReadProcessUsage(pid); err == nil {
 				s.mu.Lock()
 				s.samples = append(s.samples, rssSample{time.Now(), u.RSSBytes})
 				s.mu.Unlock()

@@ -11,6 +11,7 @@ import (
 
 	"metrics-server-rs/e2e/internal/control/client"
 	"metrics-server-rs/e2e/internal/controlapi"
+	"metrics-server-rs/e2e/internal/runstate"
 	"metrics-server-rs/e2e/internal/scenario"
 )
 
@@ -146,7 +147,7 @@ func Soak(ctx context.Context, o SoakOptions) (result *SoakResult, err error) {
 		case <-second.C:
 			churn.step(ctx, o.ChurnPerSecond, o.Live)
 		case <-sample.C:
-			u, err := ReadProcessUsage(pid)
+			u, err := runstate.ReadProcessUsage(pid)
 			if err != nil {
 				return result, fmt.Errorf("metrics-server (pid %d) is gone: %w", pid, err)
 			}
@@ -162,7 +163,7 @@ func Soak(ctx context.Context, o SoakOptions) (result *SoakResult, err error) {
 		closeMinute()
 	}
 	result.Created, result.Deleted, result.Failed, _ = churn.counts()
-	final, err := ReadProcessUsage(pid)
+	final, err := runstate.ReadProcessUsage(pid)
 	if err != nil {
 		return result, fmt.Errorf("metrics-server (pid %d) is gone: %w", pid, err)
 	}

@@ -1,10 +1,7 @@
-// Package bench measures one metrics-server process running against the e2e
-// sandbox: memory and CPU from /proc, scrape cycles from the server's own
-// Prometheus metrics and the timestamps it serves, and the latency of the
-// metrics API both directly and through the aggregator. Nothing here depends
-// on the implementation under test beyond metrics-server's flags, API and
-// self-metrics, so the Go original can be measured the same way.
-package bench
+// Memory and CPU of a process from /proc, for `sandbox status`, e2e/bench and
+// e2e/soak.
+
+package runstate
 
 import (
 	"errors"
@@ -52,6 +49,19 @@ func ReadProcessUsage(pid int) (ProcessUsage, error) {
 		return ProcessUsage{}, fmt.Errorf("/proc/%d/stat: %w", pid, err)
 	}
 	return ProcessUsage{RSSBytes: rss, HWMBytes: hwm, CPUTicks: fields.utime + fields.stime}, nil
+}
+
+// ParentPID is pid's parent, 0 when pid is gone or unreadable.
+func ParentPID(pid int) int {
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	fields, err := parseStat(string(stat))
+	if err != nil {
+		return 0
+	}
+	return int(fields.ppid)
 }
 
 // ProcessStartTime is when pid was exec'd (to the clock tick).
@@ -105,10 +115,10 @@ func parseStatusMemory(status string) (rss, hwm uint64, err error) {
 }
 
 type statFields struct {
-	utime, stime, starttime uint64
+	ppid, utime, stime, starttime uint64
 }
 
-// parseStat reads utime (field 14), stime (15) and starttime (22). The
+// parseStat reads ppid (field 4), utime (14), stime (15) and starttime (22). The
 // command name (field 2) may hold spaces and parentheses, so fields are
 // counted from the last ')'.
 func parseStat(stat string) (statFields, error) {
@@ -126,7 +136,7 @@ func parseStat(stat string) (statFields, error) {
 	for _, f := range []struct {
 		field int
 		dst   *uint64
-	}{{14, &out.utime}, {15, &out.stime}, {22, &out.starttime}} {
+	}{{4, &out.ppid}, {14, &out.utime}, {15, &out.stime}, {22, &out.starttime}} {
 		v, err := strconv.ParseUint(rest[f.field-first], 10, 64)
 		if err != nil {
 			return statFields{}, fmt.Errorf("field %d: %w", f.field, err)
