@@ -77,11 +77,7 @@ func Run(ctx context.Context, o Options) (result *Result, err error) {
 	}
 	sb := o.Sandbox
 	running, release, err := sb.UpForRun(ctx, o.Nodes, o.PodsPerNode, o.ContainersPerPod, o.Keep, o.logf)
-	defer func() {
-		if releaseErr := release(); releaseErr != nil && err == nil {
-			err = releaseErr
-		}
-	}()
+	defer release(&err)
 	if err != nil {
 		return nil, err
 	}

@@ -86,10 +86,11 @@ func (s Sandbox) Up(ctx context.Context, scenarioFile string, nodes, podsPerNode
 // UpForRun starts a sandbox of that size (scenarios/scale.yaml with
 // containersPerPod containers per filler pod), or checks that the running one
 // is that size. release stops a sandbox it started, unless keep; callers defer
-// it. reused says a sandbox was already running.
+// it with their named error, which a failed stop sets when it is still nil.
+// reused says a sandbox was already running.
 func (s Sandbox) UpForRun(ctx context.Context, nodes, podsPerNode, containersPerPod int, keep bool,
-	logf func(format string, args ...any)) (reused bool, release func() error, err error) {
-	release = func() error { return nil }
+	logf func(format string, args ...any)) (reused bool, release func(*error), err error) {
+	release = func(*error) {}
 	running, err := s.Running(ctx)
 	if err != nil {
 		return false, release, err
@@ -97,12 +98,11 @@ func (s Sandbox) UpForRun(ctx context.Context, nodes, podsPerNode, containersPer
 	if !running && !keep {
 		// Cleanup must run even when ctx is cancelled (Ctrl-C).
 		cleanup := context.WithoutCancel(ctx)
-		release = func() error {
+		release = func(result *error) {
 			logf("stopping the sandbox it started (--keep keeps it)")
-			if err := s.Down(cleanup); err != nil {
-				return fmt.Errorf("sandbox down: %w", err)
+			if err := s.Down(cleanup); err != nil && *result == nil {
+				*result = fmt.Errorf("sandbox down: %w", err)
 			}
-			return nil
 		}
 	}
 	scenarioFile, err := s.WriteScaleScenario(containersPerPod)

@@ -87,11 +87,7 @@ func Soak(ctx context.Context, o SoakOptions) (result *SoakResult, err error) {
 	logf := func(format string, args ...any) { fmt.Fprintf(o.Log, "soak: "+format+"\n", args...) }
 	sb := o.Sandbox
 	_, release, err := sb.UpForRun(ctx, o.Nodes, o.PodsPerNode, o.ContainersPerPod, o.Keep, logf)
-	defer func() {
-		if releaseErr := release(); releaseErr != nil && err == nil {
-			err = releaseErr
-		}
-	}()
+	defer release(&err)
 	if err != nil {
 		return nil, err
 	}
