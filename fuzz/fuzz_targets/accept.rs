@@ -2,7 +2,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use metrics_types::negotiate::{
+use apimachinery::negotiate::{
     negotiate_discovery_output, negotiate_object_output, parse_accept,
 };
 

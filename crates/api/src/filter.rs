@@ -10,13 +10,13 @@ use std::convert::Infallible;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
+use apimachinery::status::Status;
 use axum::Router;
 use axum::body::Body;
 use axum::response::{IntoResponse, Response};
 use futures_util::future::BoxFuture;
 use http::header::CONTENT_TYPE;
 use http::{Request, StatusCode};
-use metrics_types::status::Status;
 use tokio_util::sync::CancellationToken;
 use tower::{Service, ServiceExt};
 

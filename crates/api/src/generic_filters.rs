@@ -6,6 +6,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use apimachinery::status::{Status, StatusDetails};
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{Request, State};
@@ -13,7 +14,6 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use http::header::{CACHE_CONTROL, CONTENT_TYPE, RETRY_AFTER, STRICT_TRANSPORT_SECURITY};
 use http::{HeaderValue, StatusCode};
-use metrics_types::status::{Status, StatusDetails};
 use tokio::sync::Semaphore;
 
 /// Settings of the filters.

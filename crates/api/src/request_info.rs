@@ -17,9 +17,9 @@
 //! Go's `url.Values.Get` and `metav1.ListOptions` decoding do — so the kube-apiserver in
 //! front of us, our own SubjectAccessReview and the answer all judge the same value.
 
+use apimachinery::selector::{Field, FieldSelector};
+use apimachinery::status::{RequestAttributes, ResourceAttributes};
 use http::{Method, Uri};
-use metrics_types::selector::{Field, FieldSelector};
-use metrics_types::status::{RequestAttributes, ResourceAttributes};
 
 use crate::percent;
 

@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use apimachinery::selector::LabelSelector;
 use axum::Router;
 use axum::body::Body;
 use cluster_state::{ClusterState, PodIndex, ScheduledPod};
@@ -17,7 +18,6 @@ use kube::runtime::watcher::Event;
 use kubelet_scraper::decode::decode_resource;
 use metric_store::{MetricsBatch, Store, Timestamp};
 use metrics_api::routes::{ApiMetrics, Health, MetricsApi};
-use metrics_types::selector::LabelSelector;
 use serde_json::Value;
 use tower::ServiceExt;
 

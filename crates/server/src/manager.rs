@@ -9,11 +9,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use apimachinery::selector::LabelSelector;
 use cluster_state::{ClusterState, NodeInfo};
 use kubelet_scraper::{NodeAddress, NodeTarget, Scraper};
 use metric_store::Store;
 use metrics_api::routes::Health;
-use metrics_types::selector::LabelSelector;
 use prometheus::{Histogram, HistogramOpts, IntGaugeVec, Opts, Registry};
 use tokio::time::{Instant, MissedTickBehavior};
 use tokio_util::sync::CancellationToken;

@@ -6,10 +6,10 @@ use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use apimachinery::gojson;
+use apimachinery::negotiate::TableVersion;
+use apimachinery::quantity::{write_cpu, write_memory};
 use divan::{Bencher, black_box};
-use metrics_types::gojson;
-use metrics_types::negotiate::TableVersion;
-use metrics_types::quantity::{write_cpu, write_memory};
 use metrics_types::table::{IncludeObject, Table, TableOptions};
 use metrics_types::v1beta1::{ContainerMetrics, ListStream, ObjectMeta, PodMetrics, Usage};
 

@@ -11,8 +11,8 @@ use std::sync::LazyLock;
 use serde::Serialize;
 use sha2::{Digest, Sha512};
 
-use crate::gojson::{self, EmptyObject};
 use crate::v1beta1::{API_VERSION, GROUP, VERSION};
+use apimachinery::gojson::{self, EmptyObject};
 
 /// `Content-Type` of an aggregated discovery answer; clients check the parameters.
 pub const AGGREGATED_DISCOVERY_CONTENT_TYPE: &str =

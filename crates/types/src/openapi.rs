@@ -16,8 +16,8 @@ use std::sync::LazyLock;
 use serde_json::{Value, json};
 
 use crate::discovery::content_hash;
-use crate::gojson;
 use crate::v1beta1::{GROUP, VERSION};
+use apimachinery::gojson;
 
 /// Path of the group-version document in the v3 tree.
 pub const V3_GROUP_VERSION_PATH: &str = "/openapi/v3/apis/metrics.k8s.io/v1beta1";

@@ -19,11 +19,11 @@ use std::marker::PhantomData;
 use serde::ser::{Error as _, SerializeStruct};
 use serde::{Serialize, Serializer};
 
-use crate::duration::format_go_duration;
-use crate::gojson::EmptyObject;
-use crate::goquote;
-use crate::negotiate::TableVersion;
 use crate::v1beta1::{MetricsObject, NodeMetrics, PodMetrics};
+use apimachinery::duration::format_go_duration;
+use apimachinery::gojson::EmptyObject;
+use apimachinery::goquote;
+use apimachinery::negotiate::TableVersion;
 
 /// The `includeObject` query parameter.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
@@ -260,8 +260,8 @@ impl<T: MetricsObject> Serialize for RowObject<'_, T> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::gojson;
     use crate::v1beta1::{ContainerMetrics, ObjectMeta, Usage};
+    use apimachinery::gojson;
     use serde_json::{Value, json};
     use std::borrow::Cow;
 

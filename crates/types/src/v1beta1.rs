@@ -21,10 +21,10 @@ use serde::de::Error as _;
 use serde::ser::{Error as _, SerializeMap, SerializeStruct};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use crate::duration::{duration_text, parse_go_duration};
-use crate::gojson::EmptyObject;
-use crate::quantity::{self, Quantity, cpu_text, memory_text};
-use crate::time::{parse_rfc3339, time_text};
+use apimachinery::duration::{duration_text, parse_go_duration};
+use apimachinery::gojson::EmptyObject;
+use apimachinery::quantity::{self, Quantity, cpu_text, memory_text};
+use apimachinery::time::{parse_rfc3339, time_text};
 
 /// The API group.
 pub const GROUP: &str = "metrics.k8s.io";
@@ -626,7 +626,7 @@ pub fn parse_usage_value(resource: &str, text: &str) -> Result<u64, quantity::Qu
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::gojson;
+    use apimachinery::gojson;
     use serde_json::Value;
 
     const CREATED: i64 = 1_749_556_818_000_000_000; // 2025-06-10T12:00:18Z

@@ -4,6 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use apimachinery::selector::{FieldSelector, LabelSelector};
 use k8s_openapi::api::authorization::v1::{
     FieldSelectorAttributes, LabelSelectorAttributes, NonResourceAttributes, ResourceAttributes,
     SubjectAccessReview, SubjectAccessReviewSpec,
@@ -11,7 +12,6 @@ use k8s_openapi::api::authorization::v1::{
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{
     FieldSelectorRequirement, LabelSelectorRequirement,
 };
-use metrics_types::selector::{FieldSelector, LabelSelector};
 use sha2::{Digest, Sha256};
 
 use crate::authn::UserInfo;

@@ -3,11 +3,11 @@
 //! `GET /apis/metrics.k8s.io/v1beta1` matters most: the aggregator's availability probe and its
 //! legacy discovery fallback both request it, and it is answered before the first scrape.
 
+use apimachinery::negotiate::{DiscoveryOutput, negotiate_discovery_output};
+use apimachinery::status::Status;
 use axum::extract::RawQuery;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use metrics_types::negotiate::{DiscoveryOutput, negotiate_discovery_output};
-use metrics_types::status::Status;
 use metrics_types::{discovery, openapi};
 
 use super::response;

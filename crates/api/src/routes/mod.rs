@@ -15,11 +15,11 @@ mod self_metrics;
 
 use std::sync::Arc;
 
+use apimachinery::selector::LabelSelector;
 use axum::Router;
 use axum::routing::get;
 use cluster_state::ClusterState;
 use metric_store::Store;
-use metrics_types::selector::LabelSelector;
 
 pub use health::Health;
 pub use self_metrics::ApiMetrics;

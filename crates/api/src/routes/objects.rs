@@ -7,13 +7,13 @@
 
 use std::borrow::Cow;
 
+use apimachinery::negotiate::{ObjectOutput, negotiate_object_output};
+use apimachinery::status::Status;
 use axum::extract::State;
 use axum::http::{HeaderMap, header};
 use axum::response::Response;
 use cluster_state::{NodeInfo, PodInfo};
 use metric_store::{PodUsage, Usage as StoredUsage};
-use metrics_types::negotiate::{ObjectOutput, negotiate_object_output};
-use metrics_types::status::Status;
 use metrics_types::table::{Table, TableOptions};
 use metrics_types::v1beta1::{
     ContainerMetrics, GROUP, ListStream, MetricsObject, NodeMetrics, ObjectMeta, PodMetrics, Usage,
@@ -147,7 +147,11 @@ pub async fn list_nodes(
         Err(answer) => return *answer,
     };
     if rendering.query.watch {
-        return response::status(Status::watch_not_supported("nodes"));
+        return response::status(Status::method_not_supported(
+            "metrics.k8s.io",
+            "nodes",
+            "watch",
+        ));
     }
     let selector = api.node_selector.and(&rendering.query.label_selector);
     let fields = &rendering.query.field_selector;
@@ -201,7 +205,11 @@ pub async fn list_pods(
         Err(answer) => return *answer,
     };
     if rendering.query.watch {
-        return response::status(Status::watch_not_supported("pods"));
+        return response::status(Status::method_not_supported(
+            "metrics.k8s.io",
+            "pods",
+            "watch",
+        ));
     }
     let namespace = (!info.namespace.is_empty()).then_some(info.namespace.as_str());
     let labels = &rendering.query.label_selector;

@@ -1,9 +1,9 @@
 //! The request's one parse, as the routes receive it.
 
+use apimachinery::status::Status;
 use axum::extract::FromRequestParts;
 use axum::response::Response;
 use http::request::Parts;
-use metrics_types::status::Status;
 
 use super::response;
 use crate::request_info::RequestInfo;

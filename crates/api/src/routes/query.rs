@@ -7,8 +7,8 @@
 //!
 //! [`RequestInfo::options`]: crate::request_info::RequestInfo::options
 
-use metrics_types::selector::{FieldSelector, LabelSelector};
-use metrics_types::status::Status;
+use apimachinery::selector::{FieldSelector, LabelSelector};
+use apimachinery::status::Status;
 use metrics_types::table::IncludeObject;
 
 use crate::request_info::ListOptions;

@@ -1,11 +1,11 @@
 //! Writing answers the way the Go apiserver writes them: compact JSON with a trailing newline
 //! (indented for `?pretty=true` and for curl/Wget/browser user agents), errors as `Status`.
 
+use apimachinery::gojson;
+use apimachinery::status::Status;
 use axum::body::Body;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
-use metrics_types::gojson;
-use metrics_types::status::Status;
 use serde::Serialize;
 
 pub const JSON: &str = "application/json";

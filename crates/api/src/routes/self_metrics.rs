@@ -1,10 +1,10 @@
 //! `/metrics`: the process's own metrics in the Prometheus text format, and the API's share of
 //! them (`metrics_server_api_metric_freshness_seconds`).
 
+use apimachinery::status::Status;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
-use metrics_types::status::Status;
 use prometheus::{Encoder, Histogram, HistogramOpts, Registry, TextEncoder};
 
 use super::MetricsApi;

@@ -4,8 +4,8 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use apimachinery::selector::LabelSelector;
 use kubelet_scraper::MetricsSource;
-use metrics_types::selector::LabelSelector;
 
 use super::parse::RawFlags;
 use super::reader::Reader;
@@ -423,7 +423,7 @@ fn unsupported_flags_in_use(raw: &RawFlags) -> Vec<String> {
 }
 
 fn go_duration(duration: Duration) -> String {
-    metrics_types::duration::format_go_duration(
+    apimachinery::duration::format_go_duration(
         i64::try_from(duration.as_nanos()).unwrap_or(i64::MAX),
     )
 }

@@ -84,7 +84,7 @@ impl<'a> Reader<'a> {
     pub fn duration(&mut self, name: &str) -> Duration {
         self.convert(name, Duration::ZERO, |value| {
             let nanos =
-                metrics_types::duration::parse_go_duration(value).map_err(|e| e.to_string())?;
+                apimachinery::duration::parse_go_duration(value).map_err(|e| e.to_string())?;
             u64::try_from(nanos)
                 .map(Duration::from_nanos)
                 .map_err(|_| "must not be negative".to_string())
@@ -119,7 +119,7 @@ impl<'a> Reader<'a> {
     /// A Kubernetes quantity such as `64Mi`, as a whole number of bytes.
     pub fn quantity_bytes(&mut self, name: &str) -> u64 {
         self.convert(name, 0, |value| {
-            let quantity = metrics_types::quantity::parse(value).map_err(|e| e.to_string())?;
+            let quantity = apimachinery::quantity::parse(value).map_err(|e| e.to_string())?;
             u64::try_from(quantity.value_ceil())
                 .map_err(|_| "must be a non-negative size".to_string())
         })

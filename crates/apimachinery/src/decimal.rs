@@ -9,13 +9,20 @@ use std::fmt;
 
 /// Text of at most `N` bytes, built on the stack.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct TextBuf<const N: usize> {
+pub struct TextBuf<const N: usize> {
     buf: [u8; N],
     len: usize,
 }
 
+impl<const N: usize> Default for TextBuf<N> {
+    fn default() -> Self {
+        TextBuf::new()
+    }
+}
+
 impl<const N: usize> TextBuf<N> {
-    pub(crate) fn new() -> Self {
+    /// An empty buffer.
+    pub fn new() -> Self {
         TextBuf {
             buf: [0; N],
             len: 0,
@@ -71,7 +78,7 @@ impl<const N: usize> TextBuf<N> {
     }
 
     /// The text; validated once here.
-    pub(crate) fn as_str(&self) -> &str {
+    pub fn as_str(&self) -> &str {
         match std::str::from_utf8(&self.buf[..self.len]) {
             Ok(text) => text,
             // Only reachable if a multi-byte character was cut at capacity.

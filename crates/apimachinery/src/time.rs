@@ -33,7 +33,7 @@ pub fn write_rfc3339_seconds<W: Write + ?Sized>(out: &mut W, unix_nanos: i64) ->
 ///
 /// A list carries the same `creationTimestamp` on every item and many equal
 /// sample times, so the last two seconds formatted on this thread are remembered.
-pub(crate) fn time_text(unix_nanos: i64) -> TextBuf<MAX_TIME_LEN> {
+pub fn time_text(unix_nanos: i64) -> TextBuf<MAX_TIME_LEN> {
     type Entry = Option<(i64, TextBuf<MAX_TIME_LEN>)>;
     thread_local! {
         static RECENT: Cell<[Entry; 2]> = const { Cell::new([None, None]) };

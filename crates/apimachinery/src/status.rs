@@ -119,19 +119,19 @@ impl Status {
         Status::without_details(400, "BadRequest", message.into())
     }
 
-    /// 405 for `?watch=true` on `resource` (`nodes` or `pods`), as `NewMethodNotSupported`
-    /// words it: `watch is not supported on resources of kind "nodes.metrics.k8s.io"`.
-    pub fn watch_not_supported(resource: &str) -> Status {
-        const GROUP: &str = "metrics.k8s.io";
+    /// 405 for `action` (e.g. `watch`) on a resource that does not support it, as
+    /// `NewMethodNotSupported` words it:
+    /// `watch is not supported on resources of kind "nodes.metrics.k8s.io"`.
+    pub fn method_not_supported(group: &str, resource: &str, action: &str) -> Status {
         let message = format!(
-            "watch is not supported on resources of kind {}",
-            goquote::quote(&group_resource(GROUP, resource))
+            "{action} is not supported on resources of kind {}",
+            goquote::quote(&group_resource(group, resource))
         );
         Status {
             code: 405,
             reason: "MethodNotAllowed",
             message,
-            details: Some(StatusDetails::new("", GROUP, resource)),
+            details: Some(StatusDetails::new("", group, resource)),
         }
     }
 
@@ -496,7 +496,11 @@ mod tests {
     #[test]
     fn watch_unauthorized_and_forbidden_match_fixtures() {
         assert_eq!(
-            body(&Status::watch_not_supported("nodes")),
+            body(&Status::method_not_supported(
+                "metrics.k8s.io",
+                "nodes",
+                "watch"
+            )),
             fixture("status-405-watch.json")
         );
         assert_eq!(
@@ -668,7 +672,7 @@ mod tests {
     fn deserialises_own_output_and_fixtures() {
         let statuses = [
             Status::not_found("metrics.k8s.io", "nodemetrics", "x"),
-            Status::watch_not_supported("pods"),
+            Status::method_not_supported("metrics.k8s.io", "pods", "watch"),
             Status::unauthorized(),
             Status::internal_error("boom"),
             Status::method_not_allowed("DELETE", "/"),

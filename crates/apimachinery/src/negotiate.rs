@@ -10,7 +10,7 @@
 //!
 //! This server writes JSON only. Clients that also accept `*/*` or
 //! `application/json` (kubectl, the HPA, client-go) get JSON; a request that
-//! accepts neither should get a 406 ([`crate::Status::not_acceptable`] with
+//! accepts neither should get a 406 ([`Status::not_acceptable`](crate::Status::not_acceptable) with
 //! [`SUPPORTED_MEDIA_TYPES`]).
 
 /// The media types this server can produce, for the 406 message.

@@ -98,12 +98,12 @@ pub fn write_memory<W: Write + ?Sized>(out: &mut W, bytes: u64) -> fmt::Result {
 }
 
 /// The canonical text of a u64 CPU value, on the stack.
-pub(crate) fn cpu_text(nanocores: u64) -> TextBuf<MAX_U64_QUANTITY_LEN> {
+pub fn cpu_text(nanocores: u64) -> TextBuf<MAX_U64_QUANTITY_LEN> {
     decimal_si_u64(through_int64(nanocores), -9)
 }
 
 /// The canonical text of a u64 memory value, on the stack.
-pub(crate) fn memory_text(bytes: u64) -> TextBuf<MAX_U64_QUANTITY_LEN> {
+pub fn memory_text(bytes: u64) -> TextBuf<MAX_U64_QUANTITY_LEN> {
     let bytes = through_int64(bytes);
     if bytes < 1024 {
         return decimal_si_u64(bytes, 0);

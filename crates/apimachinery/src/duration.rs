@@ -57,7 +57,7 @@ pub fn write_go_duration<W: Write + ?Sized>(out: &mut W, nanos: i64) -> fmt::Res
 }
 
 /// The duration's text, on the stack.
-pub(crate) fn duration_text(nanos: i64) -> TextBuf<MAX_DURATION_LEN> {
+pub fn duration_text(nanos: i64) -> TextBuf<MAX_DURATION_LEN> {
     let mut text = TextBuf::new();
     if nanos == 0 {
         text.push_str("0s");

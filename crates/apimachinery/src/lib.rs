@@ -1,0 +1,31 @@
+//! What every Kubernetes API speaks, whatever its group: apimachinery's text formats, errors
+//! and selectors, written to match the Go libraries byte for byte.
+//!
+//! This crate is pure: no I/O, no clocks. Callers pass times as Unix nanoseconds and get
+//! bytes or strings back. It knows no API group; `metrics-types` builds `metrics.k8s.io` on it.
+//!
+//! - [`status`]: `metav1.Status` error bodies worded like the Go apiserver, and the
+//!   SubjectAccessReview attributes of a request.
+//! - [`selector`]: label and field selectors with apimachinery's grammar, errors and
+//!   SubjectAccessReview form.
+//! - [`negotiate`]: `Accept` header handling (Table, aggregated discovery, 406).
+//! - [`quantity`], [`duration`], [`time`]: Go's text of `resource.Quantity`,
+//!   `time.Duration` and `metav1.Time`, and parsers for them.
+//! - [`gojson`] and [`goquote`]: Go's JSON string escaping and `%q` quoting.
+#![warn(missing_docs)]
+
+mod decimal;
+
+pub use decimal::TextBuf;
+pub mod duration;
+pub mod gojson;
+pub mod goquote;
+pub mod negotiate;
+pub mod quantity;
+pub mod selector;
+pub mod status;
+pub mod time;
+
+pub use quantity::{Quantity, QuantityError};
+pub use selector::{FieldSelector, LabelSelector, SelectorError};
+pub use status::{RequestAttributes, ResourceAttributes, Status, StatusDetails};
