@@ -5,7 +5,7 @@
 
 use http::{Method, Uri};
 use libfuzzer_sys::fuzz_target;
-use metrics_api::RequestInfo;
+use generic_apiserver::RequestInfo;
 
 const METHODS: [Method; 6] = [
     Method::GET,

@@ -1,48 +1,88 @@
-//! The HTTP face of metrics-server: HTTPS serving plus the delegated authentication and
-//! authorization an aggregated Kubernetes apiserver must put in front of every request.
+//! The `metrics.k8s.io` API on the generic apiserver kit: the routes an authenticated,
+//! authorized request reaches — discovery, the metrics objects, health checks, self-metrics,
+//! version and OpenAPI.
 //!
-//! Requests travel kubelet → scraper → store → **this crate**. The metrics routes themselves
-//! (discovery, nodes, pods, health, `/metrics`) are plain [`axum::Router`]s built elsewhere
-//! (`routes/`); this crate wraps them:
-//!
-//! ```text
-//!   TLS (rustls, h2 + http/1.1, client cert requested but not required)      serving/
-//!     → request info (resource vs non-resource, verb, namespace, name…)      request_info
-//!     → authentication: front-proxy headers → x509 → TokenReview → anonymous authn/
-//!     → authorization: system:masters → always-allow paths → SAR            authz/
-//!     → the wrapped router, with UserInfo + RequestInfo as extensions
-//! ```
-//!
-//! Entry points:
-//! - [`ServingConfig`] (flags `--secure-port`, `--tls-*`, `--cert-dir`…) with
-//!   [`ServingConfig::validate`] reporting every bad flag at once;
-//! - [`DelegatedSecurity::start`] builds the authenticator (CA pools from flags or the
-//!   `kube-system/extension-apiserver-authentication` ConfigMap, watched live) and the
-//!   authorizer, and [`DelegatedSecurity::protect`] wraps a router;
-//! - [`SecureServer`] binds and serves the protected router until a
-//!   [`CancellationToken`](tokio_util::sync::CancellationToken) fires.
-//!
-//! The contract is the Go generic apiserver's (k8s.io/apiserver `pkg/server` and its delegating authentication and authorization);
-//! each module says where it departs from it and why.
+//! Every route answers as the Go generic apiserver would (paths, status codes, `Status` bodies,
+//! content types); the metrics objects join the cluster's Nodes/Running Pods with the store's
+//! latest consistent snapshot.
 
-pub mod authn;
-pub mod authz;
-mod delegated;
-pub mod error;
-mod filter;
-mod generic_filters;
-mod log_limit;
-pub mod metrics;
-mod percent;
-pub mod request_info;
-pub mod routes;
-pub mod serving;
+mod discovery;
+pub mod health;
+mod objects;
+mod parsed;
+mod query;
+mod response;
+mod self_metrics;
 
-pub use authn::{AuthenticationConfig, RequestHeaderOptions, UserInfo};
-pub use authz::AuthorizationConfig;
-pub use error::{SecurityError, ServeError, ServingConfigError, ServingConfigErrors};
-pub use filter::DelegatedSecurity;
-pub use generic_filters::GenericFilters;
-pub use metrics::SecurityMetrics;
-pub use request_info::RequestInfo;
-pub use serving::{PeerInfo, SecureServer, ServingConfig, install_default_crypto_provider};
+use std::sync::Arc;
+
+use apimachinery::selector::LabelSelector;
+use axum::Router;
+use axum::extract::FromRef;
+use axum::routing::get;
+use cluster_state::ClusterState;
+use generic_apiserver::HealthChecks;
+use metric_store::Store;
+
+pub use health::add_checks;
+pub use self_metrics::ApiMetrics;
+
+/// What the routes read from.
+#[derive(Clone, Debug)]
+pub struct MetricsApi {
+    pub cluster: Arc<ClusterState>,
+    pub store: Arc<Store>,
+    /// `--node-selector`: nodes outside it are neither scraped nor listed.
+    pub node_selector: Arc<LabelSelector>,
+    pub metrics: ApiMetrics,
+    /// `/healthz`, `/livez`, `/readyz`: the kit's defaults plus [`add_checks`].
+    pub health: Arc<HealthChecks>,
+    /// Everything `/metrics` exposes.
+    pub registry: prometheus::Registry,
+}
+
+const GROUP_VERSION_PATH: &str = "/apis/metrics.k8s.io/v1beta1";
+
+impl MetricsApi {
+    /// All routes; anything else gets upstream's 404 with the list of served paths.
+    pub fn router(self) -> Router {
+        let gv = GROUP_VERSION_PATH;
+        let router = Router::new()
+            .route("/", get(discovery::root_paths))
+            .route("/apis", get(discovery::apis))
+            .route("/apis/", get(discovery::apis))
+            .route("/apis/metrics.k8s.io", get(discovery::api_group))
+            .route("/apis/metrics.k8s.io/", get(discovery::api_group))
+            .route(gv, get(discovery::api_resources))
+            .route(&format!("{gv}/"), get(discovery::api_resources))
+            .route(&format!("{gv}/nodes"), get(objects::list_nodes))
+            .route(&format!("{gv}/nodes/{{name}}"), get(objects::get_node))
+            .route(&format!("{gv}/pods"), get(objects::list_pods))
+            .route(
+                &format!("{gv}/namespaces/{{namespace}}/pods"),
+                get(objects::list_pods),
+            )
+            .route(
+                &format!("{gv}/namespaces/{{namespace}}/pods/{{name}}"),
+                get(objects::get_pod),
+            )
+            .route("/metrics", get(self_metrics::metrics))
+            .route("/version", get(discovery::version))
+            .route("/openapi/v2", get(discovery::openapi_v2))
+            .route("/openapi/v3", get(discovery::openapi_v3))
+            .route(
+                metrics_types::openapi::V3_GROUP_VERSION_PATH,
+                get(discovery::openapi_v3_group_version),
+            );
+        HealthChecks::install(router)
+            .fallback(discovery::not_found)
+            .method_not_allowed_fallback(response::method_not_allowed)
+            .with_state(self)
+    }
+}
+
+impl FromRef<MetricsApi> for Arc<HealthChecks> {
+    fn from_ref(api: &MetricsApi) -> Arc<HealthChecks> {
+        Arc::clone(&api.health)
+    }
+}

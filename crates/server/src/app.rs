@@ -6,15 +6,16 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use cluster_state::{ClusterState, WatchMetrics};
+use generic_apiserver::{DelegatedSecurity, GenericFilters, HealthChecks, SecureServer};
 use kubelet_scraper::{PodAdmission, Scraper, ScraperMetrics};
 use metric_store::{PodRef, Store};
-use metrics_api::routes::{ApiMetrics, Health, MetricsApi};
-use metrics_api::{DelegatedSecurity, GenericFilters, SecureServer};
+use metrics_api::{ApiMetrics, MetricsApi};
 use tokio_util::sync::CancellationToken;
 
 use crate::flags::Options;
 use crate::kube_config;
 use crate::manager::{Manager, ManagerMetrics};
+use crate::timeliness::CollectionTimeliness;
 
 /// With `--kubelet-keep-connections`, kubelet connections idle longer than this are closed;
 /// more than any sane resolution, so each cycle reuses the last cycle's connections.
@@ -40,7 +41,7 @@ async fn client_for(
 
 /// SIGTERM/SIGINT: fail `/readyz` at once, keep serving for `--shutdown-delay-duration`, then
 /// stop. A second signal stops at once.
-fn handle_signals(health: Arc<Health>, delay: Duration, cancel: CancellationToken) {
+fn handle_signals(health: Arc<HealthChecks>, delay: Duration, cancel: CancellationToken) {
     tokio::spawn(async move {
         let Ok(mut terminate) =
             tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
@@ -67,7 +68,7 @@ fn handle_signals(health: Arc<Health>, delay: Duration, cancel: CancellationToke
 }
 
 pub async fn run(options: Options) -> Result<()> {
-    metrics_api::install_default_crypto_provider();
+    generic_apiserver::install_default_crypto_provider();
     let cancel = CancellationToken::new();
     let resolution = options.metric_resolution;
 
@@ -103,11 +104,10 @@ pub async fn run(options: Options) -> Result<()> {
         WatchMetrics::register(&registry).context("registering cluster watch metrics")?,
     );
     let store = Arc::new(Store::new(resolution));
-    let health = Arc::new(Health::new(
-        Arc::clone(&cluster),
-        Arc::clone(&store),
-        resolution,
-    ));
+    let timeliness = Arc::new(CollectionTimeliness::new(resolution));
+    let mut checks = HealthChecks::new();
+    metrics_api::add_checks(&mut checks, &cluster, &store, timeliness.health_check());
+    let health = Arc::new(checks);
     handle_signals(
         Arc::clone(&health),
         options.generic.shutdown_delay,
@@ -123,7 +123,7 @@ pub async fn run(options: Options) -> Result<()> {
         scraper,
         store: Arc::clone(&store),
         cluster: Arc::clone(&cluster),
-        health: Arc::clone(&health),
+        timeliness,
         node_selector: node_selector.clone(),
         resolution,
         metrics: ManagerMetrics::register(&registry, resolution)

@@ -21,7 +21,7 @@ fn filter(verbosity: u8) -> EnvFilter {
     // Dependencies stay quiet unless the operator asks for a lot.
     let theirs = if verbosity >= 8 { "debug" } else { "warn" };
     EnvFilter::new(format!(
-        "{theirs},metrics_server={ours},kubelet_scraper={ours},metric_store={ours},cluster_state={ours},metrics_api={ours}"
+        "{theirs},metrics_server={ours},kubelet_scraper={ours},metric_store={ours},cluster_state={ours},generic_apiserver={ours},metrics_api={ours}"
     ))
 }
 

@@ -13,10 +13,11 @@ use apimachinery::selector::LabelSelector;
 use cluster_state::{ClusterState, NodeInfo};
 use kubelet_scraper::{NodeAddress, NodeTarget, Scraper};
 use metric_store::Store;
-use metrics_api::routes::Health;
 use prometheus::{Histogram, HistogramOpts, IntGaugeVec, Opts, Registry};
 use tokio::time::{Instant, MissedTickBehavior};
 use tokio_util::sync::CancellationToken;
+
+use crate::timeliness::CollectionTimeliness;
 
 /// `metrics_server_manager_tick_duration_seconds` and `metrics_server_storage_points`.
 #[derive(Clone, Debug)]
@@ -73,7 +74,7 @@ pub struct Manager {
     pub scraper: Scraper,
     pub store: Arc<Store>,
     pub cluster: Arc<ClusterState>,
-    pub health: Arc<Health>,
+    pub timeliness: Arc<CollectionTimeliness>,
     pub node_selector: LabelSelector,
     pub resolution: Duration,
     pub metrics: ManagerMetrics,
@@ -105,7 +106,7 @@ impl Manager {
     /// itself forgets nodes that left the cluster.)
     async fn cycle(&self, deadline: Instant) -> bool {
         let start = Instant::now();
-        self.health.tick_started(start);
+        self.timeliness.cycle_started(start);
         let targets: Vec<NodeTarget> = self
             .cluster
             .nodes()

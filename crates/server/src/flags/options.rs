@@ -52,8 +52,8 @@ pub struct ServingOptions {
 
 impl ServingOptions {
     /// What `metrics-api` serves with.
-    pub fn to_config(&self) -> metrics_api::ServingConfig {
-        metrics_api::ServingConfig {
+    pub fn to_config(&self) -> generic_apiserver::ServingConfig {
+        generic_apiserver::ServingConfig {
             bind_address: self.bind_address,
             secure_port: self.secure_port,
             cert_dir: self.cert_dir.clone(),
@@ -64,7 +64,7 @@ impl ServingOptions {
             disable_http2: self.disable_http2,
             http2_max_streams_per_connection: self.http2_max_streams_per_connection,
             permit_port_sharing: self.permit_port_sharing,
-            ..metrics_api::ServingConfig::default()
+            ..generic_apiserver::ServingConfig::default()
         }
     }
 }
@@ -86,10 +86,10 @@ pub struct AuthenticationOptions {
 
 impl AuthenticationOptions {
     /// What `metrics-api`'s delegated authentication runs with.
-    pub fn to_config(&self) -> metrics_api::AuthenticationConfig {
-        metrics_api::AuthenticationConfig {
+    pub fn to_config(&self) -> generic_apiserver::AuthenticationConfig {
+        generic_apiserver::AuthenticationConfig {
             client_ca_file: self.client_ca_file.clone(),
-            request_header: metrics_api::RequestHeaderOptions {
+            request_header: generic_apiserver::RequestHeaderOptions {
                 client_ca_file: self.requestheader_client_ca_file.clone(),
                 allowed_names: self.requestheader_allowed_names.clone(),
                 username_headers: self.requestheader_username_headers.clone(),
@@ -100,7 +100,7 @@ impl AuthenticationOptions {
             skip_lookup: self.skip_lookup,
             tolerate_lookup_failure: self.tolerate_lookup_failure,
             token_cache_ttl: self.token_cache_ttl,
-            ..metrics_api::AuthenticationConfig::default()
+            ..generic_apiserver::AuthenticationConfig::default()
         }
     }
 }
@@ -115,12 +115,12 @@ pub struct AuthorizationOptions {
 
 impl AuthorizationOptions {
     /// What `metrics-api`'s delegated authorization runs with.
-    pub fn to_config(&self) -> metrics_api::AuthorizationConfig {
-        metrics_api::AuthorizationConfig {
+    pub fn to_config(&self) -> generic_apiserver::AuthorizationConfig {
+        generic_apiserver::AuthorizationConfig {
             always_allow_paths: self.always_allow_paths.clone(),
             allowed_cache_ttl: self.authorized_ttl,
             denied_cache_ttl: self.unauthorized_ttl,
-            ..metrics_api::AuthorizationConfig::default()
+            ..generic_apiserver::AuthorizationConfig::default()
         }
     }
 }

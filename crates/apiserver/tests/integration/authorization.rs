@@ -3,7 +3,7 @@
 
 use std::sync::atomic::Ordering;
 
-use metrics_api::AuthorizationConfig;
+use generic_apiserver::AuthorizationConfig;
 use serde_json::{Value, json};
 
 use crate::support::{FakeApiserver, Pki, echo_router, fixture, kube_client, start};

@@ -5,8 +5,8 @@ use axum::extract::FromRequestParts;
 use axum::response::Response;
 use http::request::Parts;
 
-use super::response;
-use crate::request_info::RequestInfo;
+use crate::response;
+use generic_apiserver::request_info::RequestInfo;
 
 /// The [`RequestInfo`] the filter chain authorized, taken from the request extensions, so a
 /// route serves exactly the namespace, name, selectors and watch flag that were checked.

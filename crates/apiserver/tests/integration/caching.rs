@@ -8,13 +8,13 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::{HeaderMap, HeaderValue, Method, Request, Response, Uri};
-use http_body_util::{BodyExt, Full};
-use metrics_api::authn::Authenticator;
-use metrics_api::authz::{AuthorizationFailure, Authorizer};
-use metrics_api::{
+use generic_apiserver::authn::Authenticator;
+use generic_apiserver::authz::{AuthorizationFailure, Authorizer};
+use generic_apiserver::{
     AuthenticationConfig, AuthorizationConfig, RequestInfo, SecurityMetrics, UserInfo,
 };
+use http::{HeaderMap, HeaderValue, Method, Request, Response, Uri};
+use http_body_util::{BodyExt, Full};
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 

@@ -1,7 +1,7 @@
 //! Trust taken from `kube-system/extension-apiserver-authentication`, read at start-up and
 //! then followed through a watch: a new front-proxy CA works without a restart.
 
-use metrics_api::{AuthenticationConfig, SecurityError};
+use generic_apiserver::{AuthenticationConfig, SecurityError};
 use serde_json::json;
 use testkit::pki::TestCa;
 
@@ -101,7 +101,7 @@ async fn failing_start_up_lookup_is_fatal_unless_tolerated() {
     let shutdown = tokio_util::sync::CancellationToken::new();
 
     let strict = AuthenticationConfig::default();
-    let error = metrics_api::DelegatedSecurity::start(
+    let error = generic_apiserver::DelegatedSecurity::start(
         &strict,
         Some(unreachable.clone()),
         &Default::default(),
@@ -126,7 +126,7 @@ async fn failing_start_up_lookup_is_fatal_unless_tolerated() {
         tolerate_lookup_failure: true,
         ..AuthenticationConfig::default()
     };
-    let security = metrics_api::DelegatedSecurity::start(
+    let security = generic_apiserver::DelegatedSecurity::start(
         &tolerant,
         Some(unreachable),
         &Default::default(),

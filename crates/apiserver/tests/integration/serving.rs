@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::routing::get;
-use metrics_api::{SecureServer, ServeError, ServingConfig, ServingConfigError};
+use generic_apiserver::{SecureServer, ServeError, ServingConfig, ServingConfigError};
 use testkit::pki::TestCa;
 use tokio::io::AsyncReadExt;
 use tokio::sync::Notify;
@@ -277,7 +277,7 @@ async fn shutdown_lets_requests_in_flight_finish() {
             }
         }),
     );
-    let authz = metrics_api::AuthorizationConfig {
+    let authz = generic_apiserver::AuthorizationConfig {
         always_allow_paths: vec!["/slow".into()],
         ..Default::default()
     };
@@ -364,7 +364,7 @@ async fn a_slow_response_is_not_cut_by_the_idle_timeout() {
             "done"
         }),
     );
-    let authz = metrics_api::AuthorizationConfig {
+    let authz = generic_apiserver::AuthorizationConfig {
         always_allow_paths: vec!["/slow".into()],
         ..Default::default()
     };

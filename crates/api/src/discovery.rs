@@ -10,9 +10,9 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use metrics_types::{discovery, openapi};
 
-use super::response;
-use crate::percent;
-use crate::request_info::ListOptions;
+use crate::response;
+use generic_apiserver::percent;
+use generic_apiserver::request_info::ListOptions;
 
 /// Every path served, as the Go apiserver lists them in its `RootPaths` answer.
 const ROOT_PATHS: &[&str] = &[

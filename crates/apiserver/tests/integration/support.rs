@@ -16,11 +16,11 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
 use bytes::Bytes;
-use http::StatusCode;
-use metrics_api::{
+use generic_apiserver::{
     AuthenticationConfig, AuthorizationConfig, DelegatedSecurity, PeerInfo, RequestInfo,
     SecureServer, ServeError, ServingConfig, UserInfo,
 };
+use http::StatusCode;
 use serde_json::{Value, json};
 use testkit::pki::{Issued, TestCa};
 use testkit::tls_server::{TestServer, serve_tls};

@@ -7,8 +7,8 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use prometheus::{Encoder, Histogram, HistogramOpts, Registry, TextEncoder};
 
-use super::MetricsApi;
-use super::response;
+use crate::MetricsApi;
+use crate::response;
 
 /// Metrics recorded while answering metrics requests.
 #[derive(Clone, Debug)]

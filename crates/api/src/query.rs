@@ -11,7 +11,7 @@ use apimachinery::selector::{FieldSelector, LabelSelector};
 use apimachinery::status::Status;
 use metrics_types::table::IncludeObject;
 
-use crate::request_info::ListOptions;
+use generic_apiserver::request_info::ListOptions;
 
 /// The validated list options.
 #[derive(Debug, Default)]

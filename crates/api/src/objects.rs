@@ -20,11 +20,11 @@ use metrics_types::v1beta1::{
 };
 use serde::Serialize;
 
-use super::MetricsApi;
-use super::parsed::Parsed;
-use super::query::ListQuery;
-use super::response;
-use crate::request_info::RequestInfo;
+use crate::MetricsApi;
+use crate::parsed::Parsed;
+use crate::query::ListQuery;
+use crate::response;
+use generic_apiserver::request_info::RequestInfo;
 
 /// How to write this request's answer.
 struct Rendering {

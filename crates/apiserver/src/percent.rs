@@ -50,7 +50,7 @@ fn hex_value(digit: u8) -> Option<u8> {
 
 /// The `key=value` pairs of a query string, decoded; malformed pairs are skipped, as Go's
 /// `URL.Query()` does (it also drops pairs containing `;`).
-pub(crate) fn query_pairs(query: &str) -> impl Iterator<Item = (String, String)> + '_ {
+pub fn query_pairs(query: &str) -> impl Iterator<Item = (String, String)> + '_ {
     query
         .split('&')
         .filter(|pair| !pair.is_empty() && !pair.contains(';'))
