@@ -30,6 +30,9 @@ func TestDiscoveryDocumentsEqualTheFixtures(t *testing.T) {
 		// The aggregator proxies the group version and serves the group itself.
 		{"aggregator", "/apis/metrics.k8s.io/v1beta1", "", "discovery-apis-metrics.k8s.io-v1beta1.json"},
 		{"aggregator", "/apis/metrics.k8s.io", "", "discovery-apis-metrics.k8s.io.json"},
+		// v1 (KEP-5207): the same resources under their own group version.
+		{"direct", "/apis/metrics.k8s.io/v1", "", "discovery-apis-metrics.k8s.io-v1beta1.json"},
+		{"aggregator", "/apis/metrics.k8s.io/v1", "", "discovery-apis-metrics.k8s.io-v1beta1.json"},
 	} {
 		t.Run(tc.where+" "+tc.path+" "+tc.accept, func(t *testing.T) {
 			var r response
@@ -41,7 +44,15 @@ func TestDiscoveryDocumentsEqualTheFixtures(t *testing.T) {
 			if r.status != http.StatusOK {
 				t.Fatalf("%s", r)
 			}
-			if ok, err := jsonEqual(r.body, fixture(t, tc.fixture)); err != nil || !ok {
+			// Upstream's documents name v1beta1 only; this server adds v1 as the preferred version.
+			want := fixture(t, tc.fixture)
+			switch {
+			case strings.HasSuffix(tc.path, "/v1"):
+				want = []byte(strings.ReplaceAll(string(want), "v1beta1", "v1"))
+			case !strings.HasSuffix(tc.path, "/v1beta1"):
+				want = withV1(t, tc.fixture)
+			}
+			if ok, err := jsonEqual(r.body, want); err != nil || !ok {
 				t.Errorf("%s differs from %s (%v):\n%s", tc.path, tc.fixture, err, r.body)
 			}
 			wantType := "application/json"

@@ -5,10 +5,10 @@
 
 use apimachinery::negotiate::{DiscoveryOutput, negotiate_discovery_output};
 use apimachinery::status::Status;
-use axum::extract::RawQuery;
+use axum::extract::{OriginalUri, RawQuery};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use metrics_types::{discovery, openapi};
+use metrics_types::{ApiVersion, discovery, openapi};
 
 use crate::response;
 use generic_apiserver::percent;
@@ -18,6 +18,7 @@ use generic_apiserver::request_info::ListOptions;
 const ROOT_PATHS: &[&str] = &[
     "/apis",
     "/apis/metrics.k8s.io",
+    "/apis/metrics.k8s.io/v1",
     "/apis/metrics.k8s.io/v1beta1",
     "/healthz",
     "/healthz/log",
@@ -111,8 +112,25 @@ pub async fn api_group(RawQuery(query): RawQuery, headers: HeaderMap) -> Respons
     response::static_json(discovery::api_group(), pretty(&query, &headers))
 }
 
-pub async fn api_resources(RawQuery(query): RawQuery, headers: HeaderMap) -> Response {
-    response::static_json(discovery::api_resource_list(), pretty(&query, &headers))
+/// The served version a path is under (`/apis/metrics.k8s.io/v1/...`, `/openapi/v3/apis/...`);
+/// the routes only send paths of served versions here.
+fn version_in(path: &str) -> ApiVersion {
+    path.trim_end_matches('/')
+        .rsplit('/')
+        .find_map(ApiVersion::from_version)
+        .unwrap_or_default()
+}
+
+pub async fn api_resources(
+    OriginalUri(uri): OriginalUri,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+) -> Response {
+    let version = version_in(uri.path());
+    response::static_json(
+        discovery::api_resource_list(version),
+        pretty(&query, &headers),
+    )
 }
 
 pub async fn version(RawQuery(query): RawQuery, headers: HeaderMap) -> Response {
@@ -147,14 +165,22 @@ pub async fn openapi_v3(headers: HeaderMap) -> Response {
 
 /// The group-version document, addressed by content hash from the v3 root: a current hash may
 /// be cached forever; a stale one is redirected to the current address, as Go does.
-pub async fn openapi_v3_group_version(RawQuery(query): RawQuery, headers: HeaderMap) -> Response {
-    let current = openapi::v3_group_version_hash();
+pub async fn openapi_v3_group_version(
+    OriginalUri(uri): OriginalUri,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+) -> Response {
+    let version = version_in(uri.path());
+    let current = openapi::v3_group_version_hash(version);
     let requested =
         percent::query_pairs(query.as_deref().unwrap_or("")).find(|(key, _)| key == "hash");
     match requested {
         Some((_, hash)) if hash == current => {
-            let mut answer =
-                response::bytes(StatusCode::OK, response::JSON, openapi::v3_group_version());
+            let mut answer = response::bytes(
+                StatusCode::OK,
+                response::JSON,
+                openapi::v3_group_version(version),
+            );
             answer.headers_mut().insert(
                 header::CACHE_CONTROL,
                 HeaderValue::from_static("public, immutable"),
@@ -162,13 +188,13 @@ pub async fn openapi_v3_group_version(RawQuery(query): RawQuery, headers: Header
             answer
         }
         Some(_) => {
-            let location = format!("{}?hash={current}", openapi::V3_GROUP_VERSION_PATH);
+            let location = format!("{}?hash={current}", openapi::v3_group_version_path(version));
             let mut answer = StatusCode::MOVED_PERMANENTLY.into_response();
             if let Ok(location) = HeaderValue::from_str(&location) {
                 answer.headers_mut().insert(header::LOCATION, location);
             }
             answer
         }
-        None => cached_document(&headers, openapi::v3_group_version()),
+        None => cached_document(&headers, openapi::v3_group_version(version)),
     }
 }

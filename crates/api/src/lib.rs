@@ -1,4 +1,4 @@
-//! The `metrics.k8s.io` API on the generic apiserver kit: the routes an authenticated,
+//! The `metrics.k8s.io` API (`v1` and `v1beta1`, the same data) on the generic apiserver kit: the routes an authenticated,
 //! authorized request reaches — discovery, the metrics objects, health checks, self-metrics,
 //! version and OpenAPI.
 //!
@@ -23,6 +23,7 @@ use axum::routing::get;
 use cluster_state::ClusterState;
 use generic_apiserver::HealthChecks;
 use metric_store::Store;
+use metrics_types::ApiVersion;
 
 pub use health::add_checks;
 pub use self_metrics::ApiMetrics;
@@ -41,39 +42,42 @@ pub struct MetricsApi {
     pub registry: prometheus::Registry,
 }
 
-const GROUP_VERSION_PATH: &str = "/apis/metrics.k8s.io/v1beta1";
-
 impl MetricsApi {
     /// All routes; anything else gets upstream's 404 with the list of served paths.
     pub fn router(self) -> Router {
-        let gv = GROUP_VERSION_PATH;
-        let router = Router::new()
+        let mut router = Router::new()
             .route("/", get(discovery::root_paths))
             .route("/apis", get(discovery::apis))
             .route("/apis/", get(discovery::apis))
             .route("/apis/metrics.k8s.io", get(discovery::api_group))
             .route("/apis/metrics.k8s.io/", get(discovery::api_group))
-            .route(gv, get(discovery::api_resources))
-            .route(&format!("{gv}/"), get(discovery::api_resources))
-            .route(&format!("{gv}/nodes"), get(objects::list_nodes))
-            .route(&format!("{gv}/nodes/{{name}}"), get(objects::get_node))
-            .route(&format!("{gv}/pods"), get(objects::list_pods))
-            .route(
-                &format!("{gv}/namespaces/{{namespace}}/pods"),
-                get(objects::list_pods),
-            )
-            .route(
-                &format!("{gv}/namespaces/{{namespace}}/pods/{{name}}"),
-                get(objects::get_pod),
-            )
             .route("/metrics", get(self_metrics::metrics))
             .route("/version", get(discovery::version))
             .route("/openapi/v2", get(discovery::openapi_v2))
-            .route("/openapi/v3", get(discovery::openapi_v3))
-            .route(
-                metrics_types::openapi::V3_GROUP_VERSION_PATH,
-                get(discovery::openapi_v3_group_version),
-            );
+            .route("/openapi/v3", get(discovery::openapi_v3));
+        // Both versions serve the same data; each handler reads its version from the request's
+        // one parse, so the answer's `apiVersion` is the one the client asked for.
+        for version in ApiVersion::ALL {
+            let gv = version.path();
+            router = router
+                .route(gv, get(discovery::api_resources))
+                .route(&format!("{gv}/"), get(discovery::api_resources))
+                .route(&format!("{gv}/nodes"), get(objects::list_nodes))
+                .route(&format!("{gv}/nodes/{{name}}"), get(objects::get_node))
+                .route(&format!("{gv}/pods"), get(objects::list_pods))
+                .route(
+                    &format!("{gv}/namespaces/{{namespace}}/pods"),
+                    get(objects::list_pods),
+                )
+                .route(
+                    &format!("{gv}/namespaces/{{namespace}}/pods/{{name}}"),
+                    get(objects::get_pod),
+                )
+                .route(
+                    metrics_types::openapi::v3_group_version_path(version),
+                    get(discovery::openapi_v3_group_version),
+                );
+        }
         HealthChecks::install(router)
             .fallback(discovery::not_found)
             .method_not_allowed_fallback(response::method_not_allowed)

@@ -8,16 +8,18 @@
 use std::borrow::Cow;
 
 use apimachinery::negotiate::{ObjectOutput, negotiate_object_output};
+use apimachinery::selector::Field;
 use apimachinery::status::Status;
 use axum::extract::State;
 use axum::http::{HeaderMap, header};
 use axum::response::Response;
 use cluster_state::{NodeInfo, PodInfo};
 use metric_store::{PodUsage, Usage as StoredUsage};
-use metrics_types::table::{Table, TableOptions};
-use metrics_types::v1beta1::{
-    ContainerMetrics, GROUP, ListStream, MetricsObject, NodeMetrics, ObjectMeta, PodMetrics, Usage,
+use metrics_types::metrics::{
+    ApiVersion, ContainerMetrics, GROUP, ListStream, MetricsObject, NodeMetrics, ObjectMeta,
+    PodMetrics, Usage,
 };
+use metrics_types::table::{Table, TableOptions};
 use serde::Serialize;
 
 use crate::MetricsApi;
@@ -28,17 +30,24 @@ use generic_apiserver::request_info::RequestInfo;
 
 /// How to write this request's answer.
 struct Rendering {
+    version: ApiVersion,
     output: ObjectOutput,
     pretty: bool,
     query: ListQuery,
 }
 
 impl Rendering {
-    /// Validates the parsed list options and negotiates the representation, or the error to
-    /// answer with.
-    fn negotiate(info: &RequestInfo, headers: &HeaderMap) -> Result<Rendering, Box<Response>> {
-        let query = ListQuery::from_options(&info.options)
+    /// Validates the parsed list options for a resource with `fields` and negotiates the
+    /// representation, or the error to answer with.
+    fn negotiate(
+        info: &RequestInfo,
+        headers: &HeaderMap,
+        fields: &[Field],
+    ) -> Result<Rendering, Box<Response>> {
+        let query = ListQuery::from_options(&info.options, fields)
             .map_err(|status| Box::new(response::status(status)))?;
+        // The routes exist only for served versions.
+        let version = ApiVersion::from_version(&info.api_version).unwrap_or_default();
         let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok());
         let negotiated = negotiate_object_output(accept).ok_or_else(|| {
             Box::new(response::status(Status::not_acceptable(&[
@@ -47,6 +56,7 @@ impl Rendering {
         })?;
         let pretty = negotiated.pretty || response::wants_pretty(query.pretty.as_deref(), headers);
         Ok(Rendering {
+            version,
             output: negotiated.output,
             pretty,
             query,
@@ -60,7 +70,9 @@ impl Rendering {
         I: IntoIterator<Item = T>,
     {
         match self.output {
-            ObjectOutput::Json => response::json(&ListStream::<T, _>::new(items), self.pretty),
+            ObjectOutput::Json => {
+                response::json(&ListStream::<T, _>::new(self.version, items), self.pretty)
+            }
             ObjectOutput::Table(version) => {
                 let options = TableOptions {
                     version,
@@ -97,8 +109,14 @@ fn timestamp(nanos: i64) -> Option<i64> {
     (nanos != 0).then_some(nanos)
 }
 
-fn node_metrics<'a>(node: &'a NodeInfo, stored: &StoredUsage, now: i64) -> NodeMetrics<'a> {
+fn node_metrics<'a>(
+    version: ApiVersion,
+    node: &'a NodeInfo,
+    stored: &StoredUsage,
+    now: i64,
+) -> NodeMetrics<'a> {
     NodeMetrics {
+        api_version: version,
         metadata: ObjectMeta {
             name: Cow::Borrowed(&node.name),
             namespace: None,
@@ -112,6 +130,7 @@ fn node_metrics<'a>(node: &'a NodeInfo, stored: &StoredUsage, now: i64) -> NodeM
 }
 
 fn pod_metrics<'a>(
+    version: ApiVersion,
     namespace: &'a str,
     name: &'a str,
     pod: &'a PodInfo,
@@ -119,6 +138,7 @@ fn pod_metrics<'a>(
     now: i64,
 ) -> PodMetrics<'a> {
     PodMetrics {
+        api_version: version,
         metadata: ObjectMeta {
             name: Cow::Borrowed(name),
             namespace: Some(Cow::Borrowed(namespace)),
@@ -142,7 +162,7 @@ pub async fn list_nodes(
     Parsed(info): Parsed,
     headers: HeaderMap,
 ) -> Response {
-    let rendering = match Rendering::negotiate(&info, &headers) {
+    let rendering = match Rendering::negotiate(&info, &headers, Field::METADATA) {
         Ok(rendering) => rendering,
         Err(answer) => return *answer,
     };
@@ -165,7 +185,7 @@ pub async fn list_nodes(
         .filter_map(|node| {
             snapshot
                 .node(&node.name)
-                .map(|stored| node_metrics(node, &stored, now))
+                .map(|stored| node_metrics(rendering.version, node, &stored, now))
         })
         .inspect(|item| freshness.observe(item.timestamp));
     rendering.list(items)
@@ -176,7 +196,7 @@ pub async fn get_node(
     Parsed(info): Parsed,
     headers: HeaderMap,
 ) -> Response {
-    let rendering = match Rendering::negotiate(&info, &headers) {
+    let rendering = match Rendering::negotiate(&info, &headers, Field::METADATA) {
         Ok(rendering) => rendering,
         Err(answer) => return *answer,
     };
@@ -188,7 +208,7 @@ pub async fn get_node(
         return response::status(Status::not_found(GROUP, "nodemetrics", &name));
     };
     let now = now_nanos();
-    let item = node_metrics(&node, &stored, now);
+    let item = node_metrics(rendering.version, &node, &stored, now);
     api.metrics.freshness_recorder(now).observe(item.timestamp);
     rendering.single(item)
 }
@@ -200,7 +220,7 @@ pub async fn list_pods(
     Parsed(info): Parsed,
     headers: HeaderMap,
 ) -> Response {
-    let rendering = match Rendering::negotiate(&info, &headers) {
+    let rendering = match Rendering::negotiate(&info, &headers, Field::POD) {
         Ok(rendering) => rendering,
         Err(answer) => return *answer,
     };
@@ -231,7 +251,8 @@ pub async fn list_pods(
                     .map(move |(name, pod)| (namespace.as_str(), name.as_str(), pod))
             })
             .filter(|(namespace, name, pod)| {
-                labels.matches(&*pod.labels) && fields.matches(name, Some(namespace))
+                labels.matches(&*pod.labels)
+                    && fields.matches_pod(name, Some(namespace), pod.node_name.as_deref())
             })
             .filter_map(|(namespace, name, pod)| {
                 snapshot
@@ -242,7 +263,16 @@ pub async fn list_pods(
     });
     let items = selected
         .iter()
-        .map(|(pod, stored)| pod_metrics(stored.namespace(), stored.name(), pod, *stored, now))
+        .map(|(pod, stored)| {
+            pod_metrics(
+                rendering.version,
+                stored.namespace(),
+                stored.name(),
+                pod,
+                *stored,
+                now,
+            )
+        })
         .inspect(|item| freshness.observe(item.timestamp));
     rendering.list(items)
 }
@@ -252,7 +282,7 @@ pub async fn get_pod(
     Parsed(info): Parsed,
     headers: HeaderMap,
 ) -> Response {
-    let rendering = match Rendering::negotiate(&info, &headers) {
+    let rendering = match Rendering::negotiate(&info, &headers, Field::POD) {
         Ok(rendering) => rendering,
         Err(answer) => return *answer,
     };
@@ -271,7 +301,7 @@ pub async fn get_pod(
         ));
     };
     let now = now_nanos();
-    let item = pod_metrics(&namespace, &name, &pod, stored, now);
+    let item = pod_metrics(rendering.version, &namespace, &name, &pod, stored, now);
     api.metrics.freshness_recorder(now).observe(item.timestamp);
     rendering.single(item)
 }

@@ -7,7 +7,7 @@
 //!
 //! [`RequestInfo::options`]: crate::request_info::RequestInfo::options
 
-use apimachinery::selector::{FieldSelector, LabelSelector};
+use apimachinery::selector::{Field, FieldSelector, LabelSelector};
 use apimachinery::status::Status;
 use metrics_types::table::IncludeObject;
 
@@ -24,15 +24,16 @@ pub struct ListQuery {
 }
 
 impl ListQuery {
-    /// Validates decoded options; a bad value gives the 400 `Status` to answer with.
-    pub fn from_options(options: &ListOptions) -> Result<ListQuery, Status> {
+    /// Validates decoded options for a resource whose objects have `fields` (pods add
+    /// `spec.nodeName`); a bad value gives the 400 `Status` to answer with.
+    pub fn from_options(options: &ListOptions, fields: &[Field]) -> Result<ListQuery, Status> {
         let bad_request = |e: &dyn std::fmt::Display| Status::bad_request(e.to_string());
         let label_selector = match options.label_selector.as_deref() {
             Some(raw) => LabelSelector::parse(raw).map_err(|e| bad_request(&e))?,
             None => LabelSelector::default(),
         };
         let field_selector = match options.field_selector.as_deref() {
-            Some(raw) => FieldSelector::parse(raw).map_err(|e| bad_request(&e))?,
+            Some(raw) => FieldSelector::parse_for(raw, fields).map_err(|e| bad_request(&e))?,
             None => FieldSelector::default(),
         };
         let include_object = match options.include_object.as_deref() {
@@ -77,8 +78,14 @@ mod tests {
 
     /// Tests start from a raw query, as requests do.
     impl ListQuery {
+        /// As a pod list parses it.
         fn parse(raw: Option<&str>) -> Result<ListQuery, Status> {
-            ListQuery::from_options(&ListOptions::from_query(raw.unwrap_or("")))
+            ListQuery::from_options(&ListOptions::from_query(raw.unwrap_or("")), Field::POD)
+        }
+
+        /// As a node list parses it.
+        fn parse_for_nodes(raw: &str) -> Result<ListQuery, Status> {
+            ListQuery::from_options(&ListOptions::from_query(raw), Field::METADATA)
         }
     }
 
@@ -94,14 +101,15 @@ mod tests {
     fn bad_selectors_are_bad_requests() {
         for raw in [
             "labelSelector=a+in+%28",
-            "fieldSelector=spec.nodeName%3Dn1",
+            "fieldSelector=status.phase%3DRunning",
             "limit=ten",
             "includeObject=All",
         ] {
             let status = ListQuery::parse(Some(raw)).unwrap_err();
             assert_eq!(status.code, 400, "{raw}");
         }
-        let status = ListQuery::parse(Some("fieldSelector=spec.nodeName%3Dn1")).unwrap_err();
+        assert!(ListQuery::parse(Some("fieldSelector=spec.nodeName%3Dn1")).is_ok());
+        let status = ListQuery::parse_for_nodes("fieldSelector=spec.nodeName%3Dn1").unwrap_err();
         assert_eq!(
             status.message,
             "\"spec.nodeName\" is not a known field selector: only \"metadata.name\", \"metadata.namespace\""

@@ -308,9 +308,10 @@ async fn selectors_filter_like_upstream() {
         get_json(&f.app, &format!("{GV}/pods?labelSelector=app+in+%28"), None).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(error["reason"], "BadRequest");
+    // Nodes have no spec.nodeName: refused as upstream refuses every field but the metadata.
     let (status, error) = get_json(
         &f.app,
-        &format!("{GV}/pods?fieldSelector=spec.nodeName%3Dworker-1"),
+        &format!("{GV}/nodes?fieldSelector=spec.nodeName%3Dworker-1"),
         None,
     )
     .await;
@@ -319,6 +320,126 @@ async fn selectors_filter_like_upstream() {
         error["message"],
         "\"spec.nodeName\" is not a known field selector: only \"metadata.name\", \"metadata.namespace\""
     );
+    let (status, error) = get_json(
+        &f.app,
+        &format!("{GV}/pods?fieldSelector=status.phase%3DRunning"),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        error["message"],
+        "\"status.phase\" is not a known field selector: only \"metadata.name\", \"metadata.namespace\", \"spec.nodeName\""
+    );
+}
+
+/// `spec.nodeName` selects the pods the API server bound to a node ("what runs on this
+/// node"), alone or with the other selectors, in all namespaces or one.
+#[tokio::test]
+async fn pods_are_selected_by_the_node_they_are_bound_to() {
+    let f = app();
+    let names = |value: &Value| -> Vec<String> {
+        value["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i["metadata"]["name"].as_str().unwrap().to_string())
+            .collect()
+    };
+    // Sorted by namespace, then name.
+    let all = [
+        "redis-0",
+        "web-6d4cf56db6-8fkq2",
+        "coredns-7db6d8ff4d-x7k2p",
+        "kube-proxy-9zxtw",
+    ];
+    for version in ["v1", "v1beta1"] {
+        let base = format!("/apis/metrics.k8s.io/{version}");
+        let (status, on_node) = get_json(
+            &f.app,
+            &format!("{base}/pods?fieldSelector=spec.nodeName%3Dworker-1"),
+            None,
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(names(&on_node), all);
+        let (_, elsewhere) = get_json(
+            &f.app,
+            &format!("{base}/pods?fieldSelector=spec.nodeName%3Dworker-2"),
+            None,
+        )
+        .await;
+        assert_eq!(names(&elsewhere), Vec::<String>::new());
+        let (_, not_here) = get_json(
+            &f.app,
+            &format!("{base}/pods?fieldSelector=spec.nodeName!%3Dworker-1"),
+            None,
+        )
+        .await;
+        assert_eq!(names(&not_here), Vec::<String>::new());
+        let (_, combined) = get_json(
+            &f.app,
+            &format!(
+                "{base}/namespaces/kube-system/pods?fieldSelector=spec.nodeName%3Dworker-1,metadata.name!%3Dkube-proxy-9zxtw"
+            ),
+            None,
+        )
+        .await;
+        assert_eq!(names(&combined), ["coredns-7db6d8ff4d-x7k2p"]);
+        let (_, labelled) = get_json(
+            &f.app,
+            &format!("{base}/pods?fieldSelector=spec.nodeName%3Dworker-1&labelSelector=app%3Dweb"),
+            None,
+        )
+        .await;
+        assert_eq!(names(&labelled), ["web-6d4cf56db6-8fkq2"]);
+    }
+}
+
+/// `v1` serves exactly what `v1beta1` serves, with its own `apiVersion`.
+#[tokio::test]
+async fn v1_serves_the_same_objects_as_v1beta1() {
+    let f = app();
+    let as_v1 = |value: Value| -> Value {
+        serde_json::from_str(
+            &serde_json::to_string(&value)
+                .unwrap()
+                .replace("metrics.k8s.io/v1beta1", "metrics.k8s.io/v1"),
+        )
+        .unwrap()
+    };
+    for (path, expected) in [
+        ("/nodes", "metrics-nodemetricslist.json"),
+        ("/nodes/worker-1", "metrics-nodemetrics-get.json"),
+        ("/pods", "metrics-podmetricslist.json"),
+        (
+            "/namespaces/default/pods/web-6d4cf56db6-8fkq2",
+            "metrics-podmetrics-get.json",
+        ),
+    ] {
+        let (status, v1) = get_json(&f.app, &format!("/apis/metrics.k8s.io/v1{path}"), None).await;
+        assert_eq!(status, StatusCode::OK, "{path}");
+        let expected = fixture_json(expected);
+        assert!(expected.to_string().contains("metrics.k8s.io/v1beta1"));
+        assert_eq!(normalise(v1), normalise(as_v1(expected)), "{path}");
+    }
+    let accept = "application/json;as=Table;v=v1;g=meta.k8s.io,application/json";
+    let (_, table) = get_json(
+        &f.app,
+        "/apis/metrics.k8s.io/v1/nodes?includeObject=Object",
+        Some(accept),
+    )
+    .await;
+    assert_eq!(table["kind"], "Table");
+    assert_eq!(
+        table["rows"][0]["object"]["apiVersion"],
+        "metrics.k8s.io/v1"
+    );
+    let (status, missing) = get_json(&f.app, "/apis/metrics.k8s.io/v1/nodes/worker-9", None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(missing["kind"], "Status");
+    let (status, _, _) = get(&f.app, "/apis/metrics.k8s.io/v2/nodes", None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
 }
 
 /// Issue 11's authorization bypass: the kube-apiserver and our SubjectAccessReview judge the
@@ -447,14 +568,29 @@ async fn watch_is_refused_and_other_methods_are_not_allowed() {
 #[tokio::test]
 async fn discovery_documents_match_upstream() {
     let f = app();
+    // Upstream's documents plus v1, the preferred version, with the same resources.
+    let v1_of = |value: &Value| -> Value {
+        serde_json::from_str(&value.to_string().replace("v1beta1", "v1")).unwrap()
+    };
+    let mut group = fixture_json("discovery-apis-metrics.k8s.io.json");
+    let v1beta1 = group["versions"][0].clone();
+    group["versions"] = serde_json::json!([v1_of(&v1beta1), v1beta1]);
+    group["preferredVersion"] = v1_of(&v1beta1);
+    let mut groups = fixture_json("discovery-apis.json");
+    let mut listed = group.clone();
+    listed.as_object_mut().unwrap().remove("kind");
+    listed.as_object_mut().unwrap().remove("apiVersion");
+    groups["groups"][0] = listed;
+    let resources = fixture_json("discovery-apis-metrics.k8s.io-v1beta1.json");
     for (uri, expected) in [
-        ("/apis", "discovery-apis.json"),
-        ("/apis/metrics.k8s.io", "discovery-apis-metrics.k8s.io.json"),
-        (GV, "discovery-apis-metrics.k8s.io-v1beta1.json"),
+        ("/apis", groups),
+        ("/apis/metrics.k8s.io", group),
+        ("/apis/metrics.k8s.io/v1", v1_of(&resources)),
+        (GV, resources),
     ] {
         let (status, body) = get_json(&f.app, uri, None).await;
         assert_eq!(status, StatusCode::OK);
-        assert_eq!(body, fixture_json(expected), "{uri}");
+        assert_eq!(body, expected, "{uri}");
     }
     let aggregated = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,application/json;g=apidiscovery.k8s.io;v=v2beta1;as=APIGroupDiscoveryList";
     let (status, headers, body) = get(&f.app, "/apis", Some(aggregated)).await;
@@ -464,7 +600,10 @@ async fn discovery_documents_match_upstream() {
         "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList"
     );
     let value: Value = serde_json::from_str(&body).unwrap();
-    assert_eq!(value, fixture_json("discovery-apis-aggregated-v2.json"));
+    let mut expected = fixture_json("discovery-apis-aggregated-v2.json");
+    let v1beta1 = expected["items"][0]["versions"][0].clone();
+    expected["items"][0]["versions"] = serde_json::json!([v1_of(&v1beta1), v1beta1]);
+    assert_eq!(value, expected);
     let etag = headers[header::ETAG].to_str().unwrap().to_string();
     let request = Request::builder()
         .uri("/apis")
@@ -480,6 +619,19 @@ async fn discovery_documents_match_upstream() {
     let (status, _, body) = get(&f.app, "/no/such/path", None).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert!(body.contains("\"/apis/metrics.k8s.io/v1beta1\""));
+    assert!(body.contains("\"/apis/metrics.k8s.io/v1\""));
+    for version in ["v1", "v1beta1"] {
+        let (status, _, body) = get(
+            &f.app,
+            &format!("/openapi/v3/apis/metrics.k8s.io/{version}"),
+            None,
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{version}");
+        assert!(body.contains(&format!(
+            "io.k8s.metrics.pkg.apis.metrics.{version}.NodeMetrics"
+        )));
+    }
     let (status, _, _) = get(&f.app, "/openapi/v2", None).await;
     assert_eq!(status, StatusCode::OK);
     let (status, _, _) = get(&f.app, "/version", None).await;

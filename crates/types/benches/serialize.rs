@@ -10,8 +10,10 @@ use apimachinery::gojson;
 use apimachinery::negotiate::TableVersion;
 use apimachinery::quantity::{write_cpu, write_memory};
 use divan::{Bencher, black_box};
+use metrics_types::metrics::{
+    ApiVersion, ContainerMetrics, ListStream, ObjectMeta, PodMetrics, Usage,
+};
 use metrics_types::table::{IncludeObject, Table, TableOptions};
-use metrics_types::v1beta1::{ContainerMetrics, ListStream, ObjectMeta, PodMetrics, Usage};
 
 fn main() {
     divan::main();
@@ -60,6 +62,7 @@ fn cluster(pods: usize) -> Vec<CachedPod> {
 
 fn pod_metrics(pod: &CachedPod) -> PodMetrics<'_> {
     PodMetrics {
+        api_version: ApiVersion::V1beta1,
         metadata: ObjectMeta {
             name: Cow::Borrowed(&pod.name),
             namespace: Some(Cow::Borrowed(&pod.namespace)),
@@ -84,7 +87,7 @@ fn pod_list_json(bencher: Bencher, pods: usize) {
     let cluster = cluster(pods);
     bencher.bench_local(|| {
         let mut out = Vec::with_capacity(pods * 400);
-        let list = ListStream::pods(cluster.iter().map(pod_metrics));
+        let list = ListStream::pods(ApiVersion::V1beta1, cluster.iter().map(pod_metrics));
         gojson::to_writer(&mut out, &list).expect("serialising into a Vec cannot fail");
         out.push(b'\n');
         black_box(out)

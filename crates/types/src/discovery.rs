@@ -11,7 +11,7 @@ use std::sync::LazyLock;
 use serde::Serialize;
 use sha2::{Digest, Sha512};
 
-use crate::v1beta1::{API_VERSION, GROUP, VERSION};
+use crate::metrics::{ApiVersion, GROUP};
 use apimachinery::gojson::{self, EmptyObject};
 
 /// `Content-Type` of an aggregated discovery answer; clients check the parameters.
@@ -39,9 +39,19 @@ pub fn api_group() -> &'static [u8] {
     &DOC
 }
 
-/// `GET /apis/metrics.k8s.io/v1beta1`: the `APIResourceList` (also what the availability probe reads).
-pub fn api_resource_list() -> &'static [u8] {
-    static DOC: LazyLock<Vec<u8>> = LazyLock::new(|| {
+/// `GET /apis/metrics.k8s.io/<version>`: the `APIResourceList` (also what the availability
+/// probe of that version's APIService reads).
+pub fn api_resource_list(version: ApiVersion) -> &'static [u8] {
+    static V1BETA1: LazyLock<Vec<u8>> = LazyLock::new(|| resource_list_doc(ApiVersion::V1beta1));
+    static V1: LazyLock<Vec<u8>> = LazyLock::new(|| resource_list_doc(ApiVersion::V1));
+    match version {
+        ApiVersion::V1beta1 => &V1BETA1,
+        ApiVersion::V1 => &V1,
+    }
+}
+
+fn resource_list_doc(version: ApiVersion) -> Vec<u8> {
+    {
         let resource = |name, namespaced, kind| ApiResource {
             name,
             singular_name: "",
@@ -52,29 +62,42 @@ pub fn api_resource_list() -> &'static [u8] {
         render(&ResourceListDoc {
             kind: "APIResourceList",
             api_version: "v1",
-            group_version: API_VERSION,
+            group_version: version.group_version(),
             resources: [
                 resource("nodes", false, "NodeMetrics"),
                 resource("pods", true, "PodMetrics"),
             ],
         })
-    });
-    &DOC
+    }
 }
 
 /// `GET /apis` with the aggregated-discovery `Accept`: the `APIGroupDiscoveryList` (v2).
+///
+/// Both versions are listed, the preferred first; the aggregator takes from it only the
+/// versions an `APIService` registers, so a cluster that registers `v1beta1` alone sees just
+/// that.
 pub fn aggregated_discovery() -> &'static [u8] {
     static DOC: LazyLock<Vec<u8>> = LazyLock::new(|| {
-        let resource = |name, scope, kind| DiscoveryResource {
-            resource: name,
-            response_kind: GroupVersionKind {
-                group: GROUP,
-                version: VERSION,
-                kind,
-            },
-            scope,
-            singular_resource: "",
-            verbs: VERBS,
+        let version_discovery = |version: ApiVersion| {
+            let resource = |name, scope, kind| DiscoveryResource {
+                resource: name,
+                response_kind: GroupVersionKind {
+                    group: GROUP,
+                    version: version.version(),
+                    kind,
+                },
+                scope,
+                singular_resource: "",
+                verbs: VERBS,
+            };
+            VersionDiscovery {
+                version: version.version(),
+                resources: [
+                    resource("nodes", "Cluster", "NodeMetrics"),
+                    resource("pods", "Namespaced", "PodMetrics"),
+                ],
+                freshness: "Current",
+            }
         };
         render(&DiscoveryListDoc {
             kind: "APIGroupDiscoveryList",
@@ -82,14 +105,7 @@ pub fn aggregated_discovery() -> &'static [u8] {
             metadata: EmptyObject,
             items: [GroupDiscovery {
                 metadata: NameOnly { name: GROUP },
-                versions: [VersionDiscovery {
-                    version: VERSION,
-                    resources: [
-                        resource("nodes", "Cluster", "NodeMetrics"),
-                        resource("pods", "Namespaced", "PodMetrics"),
-                    ],
-                    freshness: "Current",
-                }],
+                versions: ApiVersion::ALL.map(version_discovery),
             }],
         })
     });
@@ -157,16 +173,16 @@ fn render<T: Serialize>(doc: &T) -> Vec<u8> {
 }
 
 fn group_doc(type_meta: Option<(&'static str, &'static str)>) -> GroupDoc {
-    let version = GroupVersion {
-        group_version: API_VERSION,
-        version: VERSION,
+    let version = |version: ApiVersion| GroupVersion {
+        group_version: version.group_version(),
+        version: version.version(),
     };
     GroupDoc {
         kind: type_meta.map(|(kind, _)| kind),
         api_version: type_meta.map(|(_, api_version)| api_version),
         name: GROUP,
-        versions: [version],
-        preferred_version: version,
+        versions: ApiVersion::ALL.map(version),
+        preferred_version: version(ApiVersion::ALL[0]),
     }
 }
 
@@ -186,7 +202,7 @@ struct GroupDoc {
     #[serde(skip_serializing_if = "Option::is_none")]
     api_version: Option<&'static str>,
     name: &'static str,
-    versions: [GroupVersion; 1],
+    versions: [GroupVersion; 2],
     preferred_version: GroupVersion,
 }
 
@@ -228,7 +244,7 @@ struct DiscoveryListDoc {
 #[derive(Serialize)]
 struct GroupDiscovery {
     metadata: NameOnly,
-    versions: [VersionDiscovery; 1],
+    versions: [VersionDiscovery; 2],
 }
 
 #[derive(Serialize)]
@@ -293,26 +309,44 @@ mod tests {
         serde_json::from_slice(body).unwrap()
     }
 
+    /// Upstream's documents name `v1beta1` only; ours add `v1` as the preferred version with
+    /// the same resources. `with_v1` turns an upstream version entry into the pair we serve.
+    fn with_v1(v1beta1: &Value) -> [Value; 2] {
+        let v1 = serde_json::to_string(v1beta1)
+            .unwrap()
+            .replace("v1beta1", "v1");
+        [serde_json::from_str(&v1).unwrap(), v1beta1.clone()]
+    }
+
     #[test]
-    fn documents_match_fixtures() {
-        assert_eq!(parsed(api_group_list()), fixture("discovery-apis.json"));
-        assert_eq!(
-            parsed(api_group()),
-            fixture("discovery-apis-metrics.k8s.io.json")
-        );
-        assert_eq!(
-            parsed(api_resource_list()),
-            fixture("discovery-apis-metrics.k8s.io-v1beta1.json")
-        );
-        assert_eq!(
-            parsed(aggregated_discovery()),
-            fixture("discovery-apis-aggregated-v2.json")
-        );
+    fn documents_match_upstream_fixtures_plus_v1() {
+        let mut group = fixture("discovery-apis-metrics.k8s.io.json");
+        let versions = with_v1(&group["versions"][0]);
+        group["preferredVersion"] = versions[0].clone();
+        group["versions"] = Value::from(versions.to_vec());
+        assert_eq!(parsed(api_group()), group);
+
+        let mut list = fixture("discovery-apis.json");
+        list["groups"][0] = group.clone();
+        let object = list["groups"][0].as_object_mut().unwrap();
+        object.remove("kind");
+        object.remove("apiVersion");
+        assert_eq!(parsed(api_group_list()), list);
+
+        let v1beta1 = fixture("discovery-apis-metrics.k8s.io-v1beta1.json");
+        let [v1, v1beta1] = with_v1(&v1beta1);
+        assert_eq!(parsed(api_resource_list(ApiVersion::V1beta1)), v1beta1);
+        assert_eq!(parsed(api_resource_list(ApiVersion::V1)), v1);
+
+        let mut aggregated = fixture("discovery-apis-aggregated-v2.json");
+        let versions = with_v1(&aggregated["items"][0]["versions"][0]);
+        aggregated["items"][0]["versions"] = Value::from(versions.to_vec());
+        assert_eq!(parsed(aggregated_discovery()), aggregated);
     }
 
     #[test]
     fn documents_keep_go_key_order() {
-        let text = std::str::from_utf8(api_resource_list()).unwrap();
+        let text = std::str::from_utf8(api_resource_list(ApiVersion::V1beta1)).unwrap();
         assert!(text.starts_with(
             r#"{"kind":"APIResourceList","apiVersion":"v1","groupVersion":"metrics.k8s.io/v1beta1","resources":[{"name":"nodes","singularName":"","namespaced":false,"kind":"NodeMetrics","verbs":["get","list"]}"#
         ));

@@ -1,9 +1,9 @@
-//! OpenAPI documents for `metrics.k8s.io/v1beta1`, built once.
+//! OpenAPI documents for `metrics.k8s.io` (`v1` and `v1beta1`), built once.
 //!
 //! The aggregator downloads `/openapi/v3` (and falls back to `/openapi/v2`)
 //! so that `kubectl explain nodes.metrics.k8s.io` can describe the types. The
 //! documents name definitions the Kubernetes way
-//! (`io.k8s.metrics.pkg.apis.metrics.v1beta1.NodeMetrics`), mark top-level
+//! (`io.k8s.metrics.pkg.apis.metrics.v1beta1.NodeMetrics`, `….v1.NodeMetrics`), mark top-level
 //! kinds with `x-kubernetes-group-version-kind`, and list the GET paths.
 //! Descriptions are written for this project.
 //!
@@ -16,27 +16,47 @@ use std::sync::LazyLock;
 use serde_json::{Value, json};
 
 use crate::discovery::content_hash;
-use crate::v1beta1::{GROUP, VERSION};
+use crate::metrics::{ApiVersion, GROUP};
 use apimachinery::gojson;
 
-/// Path of the group-version document in the v3 tree.
-pub const V3_GROUP_VERSION_PATH: &str = "/openapi/v3/apis/metrics.k8s.io/v1beta1";
+/// Path of a group-version document in the v3 tree.
+pub const fn v3_group_version_path(version: ApiVersion) -> &'static str {
+    match version {
+        ApiVersion::V1beta1 => "/openapi/v3/apis/metrics.k8s.io/v1beta1",
+        ApiVersion::V1 => "/openapi/v3/apis/metrics.k8s.io/v1",
+    }
+}
 
 /// Title of both documents, as upstream metrics-server names them.
 pub const TITLE: &str = "Kubernetes metrics-server";
 
-const METRICS_PREFIX: &str = "io.k8s.metrics.pkg.apis.metrics.v1beta1";
+/// Where Kubernetes names the metrics definitions of a version.
+fn metrics_prefix(version: ApiVersion) -> String {
+    format!("io.k8s.metrics.pkg.apis.metrics.{}", version.version())
+}
 const META_PREFIX: &str = "io.k8s.apimachinery.pkg.apis.meta.v1";
 const QUANTITY: &str = "io.k8s.apimachinery.pkg.api.resource.Quantity";
 
-/// `GET /openapi/v2`: Swagger 2.0.
+/// Merges JSON objects (definitions or paths of several versions); the shared apimachinery
+/// definitions are the same in each, so a repeated key changes nothing.
+fn merged(objects: impl IntoIterator<Item = Value>) -> Value {
+    let mut out = serde_json::Map::new();
+    for object in objects {
+        if let Value::Object(entries) = object {
+            out.extend(entries);
+        }
+    }
+    Value::Object(out)
+}
+
+/// `GET /openapi/v2`: Swagger 2.0, both versions in one document.
 pub fn v2() -> &'static [u8] {
     static DOC: LazyLock<Vec<u8>> = LazyLock::new(|| {
         render(&json!({
             "swagger": "2.0",
             "info": {"title": TITLE, "version": document_version()},
-            "paths": paths(Spec::V2),
-            "definitions": definitions(Spec::V2),
+            "paths": merged(ApiVersion::ALL.map(|version| paths(Spec::V2, version))),
+            "definitions": merged(ApiVersion::ALL.map(|version| definitions(Spec::V2, version))),
         }))
     });
     &DOC
@@ -45,33 +65,48 @@ pub fn v2() -> &'static [u8] {
 /// `GET /openapi/v3`: the index of group-version documents.
 pub fn v3_root() -> &'static [u8] {
     static DOC: LazyLock<Vec<u8>> = LazyLock::new(|| {
-        let url = format!("{V3_GROUP_VERSION_PATH}?hash={}", v3_group_version_hash());
-        render(&json!({
-            "paths": {
-                format!("apis/{GROUP}/{VERSION}"): {"serverRelativeURL": url}
-            }
-        }))
+        let paths = ApiVersion::ALL.map(|version| {
+            let url = format!(
+                "{}?hash={}",
+                v3_group_version_path(version),
+                v3_group_version_hash(version)
+            );
+            json!({
+                format!("apis/{GROUP}/{}", version.version()): {"serverRelativeURL": url}
+            })
+        });
+        render(&json!({ "paths": merged(paths) }))
     });
     &DOC
 }
 
-/// `GET /openapi/v3/apis/metrics.k8s.io/v1beta1`: OpenAPI 3.0.
-pub fn v3_group_version() -> &'static [u8] {
-    static DOC: LazyLock<Vec<u8>> = LazyLock::new(|| {
+/// `GET /openapi/v3/apis/metrics.k8s.io/<version>`: OpenAPI 3.0.
+pub fn v3_group_version(version: ApiVersion) -> &'static [u8] {
+    fn document(version: ApiVersion) -> Vec<u8> {
         render(&json!({
             "openapi": "3.0.0",
             "info": {"title": TITLE, "version": document_version()},
-            "paths": paths(Spec::V3),
-            "components": {"schemas": definitions(Spec::V3)},
+            "paths": paths(Spec::V3, version),
+            "components": {"schemas": definitions(Spec::V3, version)},
         }))
-    });
-    &DOC
+    }
+    static V1BETA1: LazyLock<Vec<u8>> = LazyLock::new(|| document(ApiVersion::V1beta1));
+    static V1: LazyLock<Vec<u8>> = LazyLock::new(|| document(ApiVersion::V1));
+    match version {
+        ApiVersion::V1beta1 => &V1BETA1,
+        ApiVersion::V1 => &V1,
+    }
 }
 
 /// Upper-case hex SHA-512 of [`v3_group_version`], the `hash` query and ETag of that document.
-pub fn v3_group_version_hash() -> &'static str {
-    static HASH: LazyLock<String> = LazyLock::new(|| content_hash(v3_group_version()));
-    &HASH
+pub fn v3_group_version_hash(version: ApiVersion) -> &'static str {
+    static V1BETA1: LazyLock<String> =
+        LazyLock::new(|| content_hash(v3_group_version(ApiVersion::V1beta1)));
+    static V1: LazyLock<String> = LazyLock::new(|| content_hash(v3_group_version(ApiVersion::V1)));
+    match version {
+        ApiVersion::V1beta1 => &V1BETA1,
+        ApiVersion::V1 => &V1,
+    }
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -118,12 +153,14 @@ fn render(doc: &Value) -> Vec<u8> {
     out
 }
 
-fn gvk(kind: &str) -> Value {
-    json!([{"group": GROUP, "version": VERSION, "kind": kind}])
+fn gvk(version: ApiVersion, kind: &str) -> Value {
+    json!([{"group": GROUP, "version": version.version(), "kind": kind}])
 }
 
-fn definitions(spec: Spec) -> Value {
-    let metrics = |name: &str| format!("{METRICS_PREFIX}.{name}");
+fn definitions(spec: Spec, version: ApiVersion) -> Value {
+    let prefix = metrics_prefix(version);
+    let metrics = |name: &str| format!("{prefix}.{name}");
+    let gvk = |kind: &str| gvk(version, kind);
     let meta = |name: &str| format!("{META_PREFIX}.{name}");
     let quantity_map = json!({
         "type": "object",
@@ -247,23 +284,43 @@ fn definitions(spec: Spec) -> Value {
     })
 }
 
-fn paths(spec: Spec) -> Value {
-    let base = format!("/apis/{GROUP}/{VERSION}");
-    let node = format!("{METRICS_PREFIX}.NodeMetrics");
-    let node_list = format!("{METRICS_PREFIX}.NodeMetricsList");
-    let pod = format!("{METRICS_PREFIX}.PodMetrics");
-    let pod_list = format!("{METRICS_PREFIX}.PodMetricsList");
+fn paths(spec: Spec, version: ApiVersion) -> Value {
+    let base = version.path();
+    let prefix = metrics_prefix(version);
+    let node = format!("{prefix}.NodeMetrics");
+    let node_list = format!("{prefix}.NodeMetricsList");
+    let pod = format!("{prefix}.PodMetrics");
+    let pod_list = format!("{prefix}.PodMetricsList");
+    // Go's operation IDs and tags: `listMetricsV1beta1NodeMetrics`, `metricsV1beta1`.
+    let v = version.version();
+    let camel = format!("{}{}", v[..1].to_uppercase(), &v[1..]);
+    let id = |verb: &str, rest: &str| format!("{verb}Metrics{camel}{rest}");
+    let op = |action, kind, response: &str, operation_id: String, params: &[&str]| {
+        operation(
+            spec,
+            version,
+            &camel,
+            action,
+            kind,
+            response,
+            &operation_id,
+            params,
+        )
+    };
     json!({
-        format!("{base}/nodes"): operation(spec, "list", "NodeMetrics", &node_list, "listMetricsV1beta1NodeMetrics", &[]),
-        format!("{base}/nodes/{{name}}"): operation(spec, "get", "NodeMetrics", &node, "readMetricsV1beta1NodeMetrics", &["name"]),
-        format!("{base}/pods"): operation(spec, "list", "PodMetrics", &pod_list, "listMetricsV1beta1PodMetricsForAllNamespaces", &[]),
-        format!("{base}/namespaces/{{namespace}}/pods"): operation(spec, "list", "PodMetrics", &pod_list, "listMetricsV1beta1NamespacedPodMetrics", &["namespace"]),
-        format!("{base}/namespaces/{{namespace}}/pods/{{name}}"): operation(spec, "get", "PodMetrics", &pod, "readMetricsV1beta1NamespacedPodMetrics", &["namespace", "name"]),
+        format!("{base}/nodes"): op("list", "NodeMetrics", &node_list, id("list", "NodeMetrics"), &[]),
+        format!("{base}/nodes/{{name}}"): op("get", "NodeMetrics", &node, id("read", "NodeMetrics"), &["name"]),
+        format!("{base}/pods"): op("list", "PodMetrics", &pod_list, id("list", "PodMetricsForAllNamespaces"), &[]),
+        format!("{base}/namespaces/{{namespace}}/pods"): op("list", "PodMetrics", &pod_list, id("list", "NamespacedPodMetrics"), &["namespace"]),
+        format!("{base}/namespaces/{{namespace}}/pods/{{name}}"): op("get", "PodMetrics", &pod, id("read", "NamespacedPodMetrics"), &["namespace", "name"]),
     })
 }
 
+#[allow(clippy::too_many_arguments)]
 fn operation(
     spec: Spec,
+    version: ApiVersion,
+    camel_version: &str,
     action: &str,
     kind: &str,
     response: &str,
@@ -293,7 +350,11 @@ fn operation(
             spec,
             "fieldSelector",
             "query",
-            "A selector on metadata.name and metadata.namespace.",
+            if kind == "PodMetrics" {
+                "A selector on metadata.name, metadata.namespace and spec.nodeName (the node the pod is bound to)."
+            } else {
+                "A selector on metadata.name and metadata.namespace."
+            },
             false,
         ));
     }
@@ -307,11 +368,11 @@ fn operation(
     let mut get = json!({
         "description": format!("{action} {kind}"),
         "operationId": operation_id,
-        "tags": ["metricsV1beta1"],
+        "tags": [format!("metrics{camel_version}")],
         "parameters": parameters,
         "responses": {"200": ok, "401": {"description": "Unauthorized"}},
         "x-kubernetes-action": action,
-        "x-kubernetes-group-version-kind": {"group": GROUP, "version": VERSION, "kind": kind},
+        "x-kubernetes-group-version-kind": {"group": GROUP, "version": version.version(), "kind": kind},
     });
     if spec == Spec::V2 {
         get["produces"] = json!(["application/json"]);
@@ -372,7 +433,7 @@ mod tests {
     }
 
     #[test]
-    fn v2_is_swagger_with_the_metrics_types_and_paths() {
+    fn v2_is_swagger_with_the_metrics_types_and_paths_of_both_versions() {
         let doc = parsed(v2());
         assert_eq!(doc["swagger"], "2.0");
         assert_eq!(doc["info"]["title"], TITLE);
@@ -380,74 +441,96 @@ mod tests {
             doc["info"]["version"],
             format!("v{}", env!("CARGO_PKG_VERSION"))
         );
-        let node = &doc["definitions"]["io.k8s.metrics.pkg.apis.metrics.v1beta1.NodeMetrics"];
-        assert_eq!(
-            node["x-kubernetes-group-version-kind"][0],
-            json!({"group":"metrics.k8s.io","version":"v1beta1","kind":"NodeMetrics"})
-        );
-        for name in [
-            "NodeMetricsList",
-            "PodMetrics",
-            "PodMetricsList",
-            "ContainerMetrics",
-        ] {
-            assert!(
-                doc["definitions"][format!("{METRICS_PREFIX}.{name}")].is_object(),
-                "{name}"
+        for version in ["v1beta1", "v1"] {
+            let prefix = format!("io.k8s.metrics.pkg.apis.metrics.{version}");
+            let node = &doc["definitions"][format!("{prefix}.NodeMetrics")];
+            assert_eq!(
+                node["x-kubernetes-group-version-kind"][0],
+                json!({"group":"metrics.k8s.io","version":version,"kind":"NodeMetrics"})
             );
+            for name in [
+                "NodeMetricsList",
+                "PodMetrics",
+                "PodMetricsList",
+                "ContainerMetrics",
+            ] {
+                assert!(
+                    doc["definitions"][format!("{prefix}.{name}")].is_object(),
+                    "{version} {name}"
+                );
+            }
+            for path in [
+                "/nodes",
+                "/nodes/{name}",
+                "/pods",
+                "/namespaces/{namespace}/pods",
+                "/namespaces/{namespace}/pods/{name}",
+            ] {
+                let path = format!("/apis/metrics.k8s.io/{version}{path}");
+                assert!(doc["paths"][&path]["get"].is_object(), "{path}");
+            }
         }
-        for path in [
-            "/apis/metrics.k8s.io/v1beta1/nodes",
-            "/apis/metrics.k8s.io/v1beta1/nodes/{name}",
-            "/apis/metrics.k8s.io/v1beta1/pods",
-            "/apis/metrics.k8s.io/v1beta1/namespaces/{namespace}/pods",
-            "/apis/metrics.k8s.io/v1beta1/namespaces/{namespace}/pods/{name}",
-        ] {
-            assert!(doc["paths"][path]["get"].is_object(), "{path}");
-        }
+        assert_eq!(
+            doc["paths"]["/apis/metrics.k8s.io/v1/nodes"]["get"]["operationId"],
+            "listMetricsV1NodeMetrics"
+        );
+        assert_eq!(
+            doc["paths"]["/apis/metrics.k8s.io/v1beta1/namespaces/{namespace}/pods"]["get"]["operationId"],
+            "listMetricsV1beta1NamespacedPodMetrics"
+        );
         assert_refs_resolve(&doc, &doc, "#/definitions/", &["definitions"]);
     }
 
     #[test]
-    fn v3_group_document_is_openapi_3_with_resolvable_refs() {
-        let doc = parsed(v3_group_version());
-        assert_eq!(doc["openapi"], "3.0.0");
-        let pod =
-            &doc["components"]["schemas"]["io.k8s.metrics.pkg.apis.metrics.v1beta1.PodMetrics"];
-        assert_eq!(
-            pod["x-kubernetes-group-version-kind"][0]["kind"],
-            "PodMetrics"
-        );
-        assert_eq!(
-            doc["paths"]["/apis/metrics.k8s.io/v1beta1/pods"]["get"]["responses"]["200"]["content"]
-                ["application/json"]["schema"]["$ref"],
-            "#/components/schemas/io.k8s.metrics.pkg.apis.metrics.v1beta1.PodMetricsList"
-        );
-        assert_refs_resolve(
-            &doc,
-            &doc,
-            "#/components/schemas/",
-            &["components", "schemas"],
-        );
-        assert_ne!(v3_group_version().last(), Some(&b'\n'));
+    fn v3_group_documents_are_openapi_3_with_resolvable_refs() {
+        for version in ApiVersion::ALL {
+            let v = version.version();
+            let doc = parsed(v3_group_version(version));
+            assert_eq!(doc["openapi"], "3.0.0");
+            let pod = &doc["components"]["schemas"]
+                [format!("io.k8s.metrics.pkg.apis.metrics.{v}.PodMetrics")];
+            assert_eq!(
+                pod["x-kubernetes-group-version-kind"][0],
+                json!({"group":"metrics.k8s.io","version":v,"kind":"PodMetrics"})
+            );
+            assert_eq!(
+                doc["paths"][format!("/apis/metrics.k8s.io/{v}/pods")]["get"]["responses"]["200"]["content"]
+                    ["application/json"]["schema"]["$ref"],
+                format!("#/components/schemas/io.k8s.metrics.pkg.apis.metrics.{v}.PodMetricsList")
+            );
+            assert_refs_resolve(
+                &doc,
+                &doc,
+                "#/components/schemas/",
+                &["components", "schemas"],
+            );
+            assert_ne!(v3_group_version(version).last(), Some(&b'\n'));
+        }
     }
 
     #[test]
-    fn v3_root_points_at_the_group_document_by_hash() {
+    fn v3_root_points_at_each_group_document_by_hash() {
         let root = parsed(v3_root());
-        let url = root["paths"]["apis/metrics.k8s.io/v1beta1"]["serverRelativeURL"]
-            .as_str()
-            .unwrap();
-        let hash = content_hash(v3_group_version());
-        assert_eq!(
-            url,
-            format!("/openapi/v3/apis/metrics.k8s.io/v1beta1?hash={hash}")
+        for version in ApiVersion::ALL {
+            let v = version.version();
+            let url = root["paths"][format!("apis/metrics.k8s.io/{v}")]["serverRelativeURL"]
+                .as_str()
+                .unwrap();
+            let hash = content_hash(v3_group_version(version));
+            assert_eq!(
+                url,
+                format!("/openapi/v3/apis/metrics.k8s.io/{v}?hash={hash}")
+            );
+            assert_eq!(hash.len(), 128);
+            assert!(
+                hash.chars()
+                    .all(|c| c.is_ascii_digit() || c.is_ascii_uppercase())
+            );
+            assert_eq!(v3_group_version_hash(version), hash);
+        }
+        assert_ne!(
+            v3_group_version_hash(ApiVersion::V1),
+            v3_group_version_hash(ApiVersion::V1beta1)
         );
-        assert_eq!(hash.len(), 128);
-        assert!(
-            hash.chars()
-                .all(|c| c.is_ascii_digit() || c.is_ascii_uppercase())
-        );
-        assert_eq!(v3_group_version_hash(), hash);
     }
 }

@@ -19,7 +19,7 @@ use std::marker::PhantomData;
 use serde::ser::{Error as _, SerializeStruct};
 use serde::{Serialize, Serializer};
 
-use crate::v1beta1::{MetricsObject, NodeMetrics, PodMetrics};
+use crate::metrics::{MetricsObject, NodeMetrics, PodMetrics};
 use apimachinery::duration::format_go_duration;
 use apimachinery::gojson::EmptyObject;
 use apimachinery::goquote;
@@ -260,7 +260,7 @@ impl<T: MetricsObject> Serialize for RowObject<'_, T> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::v1beta1::{ContainerMetrics, ObjectMeta, Usage};
+    use crate::metrics::{ApiVersion, ContainerMetrics, ObjectMeta, Usage};
     use apimachinery::gojson;
     use serde_json::{Value, json};
     use std::borrow::Cow;
@@ -328,6 +328,7 @@ mod tests {
 
     fn node(name: &'static str, swap: Option<u64>) -> NodeMetrics<'static> {
         NodeMetrics {
+            api_version: ApiVersion::V1beta1,
             metadata: ObjectMeta {
                 name: Cow::Borrowed(name),
                 creation_timestamp: Some(CREATED),
@@ -413,6 +414,7 @@ mod tests {
     #[test]
     fn a_first_pod_without_containers_keeps_the_upstream_quirk() {
         let empty = PodMetrics {
+            api_version: ApiVersion::V1beta1,
             metadata: ObjectMeta {
                 name: Cow::Borrowed("empty"),
                 namespace: Some(Cow::Borrowed("ns")),
@@ -423,6 +425,7 @@ mod tests {
             containers: vec![],
         };
         let full = PodMetrics {
+            api_version: ApiVersion::V1beta1,
             metadata: ObjectMeta {
                 name: Cow::Borrowed("full"),
                 ..empty.metadata.clone()

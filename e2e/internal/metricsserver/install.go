@@ -43,7 +43,9 @@ const (
 	ServiceAccount = "metrics-server"
 	ServiceName    = "metrics-server"
 	APIServiceName = "v1beta1.metrics.k8s.io"
-	fieldManager   = "metrics-server-rs-sandbox"
+	// APIServiceNameV1 registers metrics.k8s.io/v1 (the same data, preferred by newer clients).
+	APIServiceNameV1 = "v1.metrics.k8s.io"
+	fieldManager     = "metrics-server-rs-sandbox"
 )
 
 // Manifest is components.yaml split into objects.

@@ -257,12 +257,21 @@ func (i *Instance) waitReady(ctx context.Context, timeout time.Duration, exited 
 	}
 }
 
-// WaitAvailable waits for the APIService's Available condition to be True.
+// WaitAvailable waits for the Available condition of both APIServices (v1beta1 and v1) to be True.
 func WaitAvailable(ctx context.Context, agg aggregator.Interface, timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
+	for _, name := range []string{APIServiceName, APIServiceNameV1} {
+		if err := waitAvailable(ctx, agg, name, deadline); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func waitAvailable(ctx context.Context, agg aggregator.Interface, name string, deadline time.Time) error {
 	var last string
 	for {
-		service, err := agg.ApiregistrationV1().APIServices().Get(ctx, APIServiceName, metav1.GetOptions{})
+		service, err := agg.ApiregistrationV1().APIServices().Get(ctx, name, metav1.GetOptions{})
 		if err == nil {
 			for _, c := range service.Status.Conditions {
 				if c.Type == apiregistrationv1.Available {
@@ -276,7 +285,7 @@ func WaitAvailable(ctx context.Context, agg aggregator.Interface, timeout time.D
 			last = err.Error()
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("APIService %s not Available after %v: %s", APIServiceName, timeout, last)
+			return fmt.Errorf("APIService %s not Available by %s: %s", name, deadline.Format(time.TimeOnly), last)
 		}
 		select {
 		case <-ctx.Done():

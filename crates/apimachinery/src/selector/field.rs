@@ -14,14 +14,22 @@ pub enum Field {
     Name,
     /// `metadata.namespace`
     Namespace,
+    /// `spec.nodeName` (pods only): the node the API server bound the pod to.
+    NodeName,
 }
 
 impl Field {
+    /// The fields of every object: what upstream metrics-server accepts.
+    pub const METADATA: &'static [Field] = &[Field::Name, Field::Namespace];
+    /// The fields of a pod: the metadata plus `spec.nodeName`.
+    pub const POD: &'static [Field] = &[Field::Name, Field::Namespace, Field::NodeName];
+
     /// The field path as written in selectors.
     pub fn as_str(self) -> &'static str {
         match self {
             Field::Name => "metadata.name",
             Field::Namespace => "metadata.namespace",
+            Field::NodeName => "spec.nodeName",
         }
     }
 }
@@ -86,13 +94,26 @@ impl FieldSelector {
     /// Parses a field selector and rejects fields other than `metadata.name`
     /// and `metadata.namespace`, as metrics-server's field label conversion does.
     pub fn parse(selector: &str) -> Result<FieldSelector, SelectorError> {
+        FieldSelector::parse_for(selector, Field::METADATA)
+    }
+
+    /// Parses a field selector and rejects fields outside `fields` (for pods,
+    /// [`Field::POD`] adds `spec.nodeName`).
+    pub fn parse_for(selector: &str, fields: &[Field]) -> Result<FieldSelector, SelectorError> {
         let parsed = FieldSelector::parse_any_field(selector)?;
         if let Some(unknown) = parsed
             .requirements
             .iter()
-            .find(|r| r.field != Field::Name.as_str() && r.field != Field::Namespace.as_str())
+            .find(|r| !fields.iter().any(|known| r.field == known.as_str()))
         {
-            return Err(SelectorError::UnknownField(unknown.field.clone()));
+            return Err(SelectorError::UnknownField {
+                field: unknown.field.clone(),
+                known: fields
+                    .iter()
+                    .map(|known| format!("\"{}\"", known.as_str()))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            });
         }
         Ok(parsed)
     }
@@ -134,10 +155,21 @@ impl FieldSelector {
     /// Whether an object matches. A field the object does not have (a node's
     /// namespace: pass `None`) counts as `""`, as Go's `fields.Set` does.
     pub fn matches(&self, name: &str, namespace: Option<&str>) -> bool {
+        self.matches_pod(name, namespace, None)
+    }
+
+    /// Whether a pod matches; `node_name` is its `spec.nodeName` (`None`: not bound, `""`).
+    pub fn matches_pod(
+        &self,
+        name: &str,
+        namespace: Option<&str>,
+        node_name: Option<&str>,
+    ) -> bool {
         self.requirements.iter().all(|r| {
             let actual = match r.field.as_str() {
                 "metadata.name" => name,
                 "metadata.namespace" => namespace.unwrap_or(""),
+                "spec.nodeName" => node_name.unwrap_or(""),
                 _ => "",
             };
             match r.operator {
@@ -339,9 +371,42 @@ mod tests {
         // The left-hand side is not trimmed, as in Go.
         assert!(matches!(
             FieldSelector::parse("metadata.name =a"),
-            Err(SelectorError::UnknownField(f)) if f == "metadata.name "
+            Err(SelectorError::UnknownField { field, .. }) if field == "metadata.name "
         ));
         assert!(FieldSelector::parse_any_field("spec.nodeName=n1").is_ok());
+    }
+
+    #[test]
+    fn spec_node_name_is_a_pod_field_only() {
+        assert_eq!(
+            FieldSelector::parse("spec.nodeName=n1")
+                .unwrap_err()
+                .to_string(),
+            r#""spec.nodeName" is not a known field selector: only "metadata.name", "metadata.namespace""#
+        );
+        assert_eq!(
+            FieldSelector::parse_for("status.phase=Running", Field::POD)
+                .unwrap_err()
+                .to_string(),
+            r#""status.phase" is not a known field selector: only "metadata.name", "metadata.namespace", "spec.nodeName""#
+        );
+        let on_node = FieldSelector::parse_for(
+            "spec.nodeName=n1,metadata.namespace!=kube-system",
+            Field::POD,
+        )
+        .unwrap();
+        assert!(on_node.matches_pod("p", Some("default"), Some("n1")));
+        assert!(!on_node.matches_pod("p", Some("default"), Some("n2")));
+        assert!(!on_node.matches_pod("p", Some("kube-system"), Some("n1")));
+        assert!(
+            !on_node.matches_pod("p", Some("default"), None),
+            "an unbound pod is on no node"
+        );
+        let unbound = FieldSelector::parse_for("spec.nodeName=", Field::POD).unwrap();
+        assert!(unbound.matches_pod("p", Some("default"), None));
+        let off_node = FieldSelector::parse_for("spec.nodeName!=n1", Field::POD).unwrap();
+        assert!(off_node.matches_pod("p", Some("default"), Some("n2")));
+        assert!(!off_node.matches_pod("p", Some("default"), Some("n1")));
     }
 
     #[test]

@@ -40,8 +40,13 @@ pub enum SelectorError {
     #[error("{0}")]
     Field(String),
     /// A field selector on a field metrics-server does not index.
-    #[error("{} is not a known field selector: only \"metadata.name\", \"metadata.namespace\"", quote(.0))]
-    UnknownField(String),
+    #[error("{} is not a known field selector: only {known}", quote(field))]
+    UnknownField {
+        /// The field asked for.
+        field: String,
+        /// The fields the resource knows, quoted and comma-separated.
+        known: String,
+    },
 }
 
 /// Anything labels can be looked up in.

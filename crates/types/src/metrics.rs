@@ -1,4 +1,6 @@
-//! The `metrics.k8s.io/v1beta1` objects: `NodeMetrics`, `PodMetrics` and their lists.
+//! The `metrics.k8s.io` objects: `NodeMetrics`, `PodMetrics` and their lists, in either served
+//! version ([`ApiVersion`]): `v1` and `v1beta1` have the same schema (KEP-5207), so one set of
+//! types serves both and only `apiVersion` differs on the wire.
 //!
 //! The types hold numbers (nanocores, bytes, Unix nanoseconds) and borrow
 //! their strings and label maps where they can, so the server can serialise
@@ -28,10 +30,52 @@ use apimachinery::time::{parse_rfc3339, time_text};
 
 /// The API group.
 pub const GROUP: &str = "metrics.k8s.io";
-/// The served version.
-pub const VERSION: &str = "v1beta1";
-/// `apiVersion` of every object in this module.
-pub const API_VERSION: &str = "metrics.k8s.io/v1beta1";
+
+/// A served version of `metrics.k8s.io`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub enum ApiVersion {
+    /// `v1beta1`: what every released client and the Go original speak.
+    #[default]
+    V1beta1,
+    /// `v1` (KEP-5207): the same schema; Kubernetes 1.37 clients prefer it.
+    V1,
+}
+
+impl ApiVersion {
+    /// Every served version, the preferred first (discovery lists them in this order).
+    pub const ALL: [ApiVersion; 2] = [ApiVersion::V1, ApiVersion::V1beta1];
+
+    /// `v1` or `v1beta1`.
+    pub const fn version(self) -> &'static str {
+        match self {
+            ApiVersion::V1beta1 => "v1beta1",
+            ApiVersion::V1 => "v1",
+        }
+    }
+
+    /// The objects' `apiVersion`: `metrics.k8s.io/v1` or `metrics.k8s.io/v1beta1`.
+    pub const fn group_version(self) -> &'static str {
+        match self {
+            ApiVersion::V1beta1 => "metrics.k8s.io/v1beta1",
+            ApiVersion::V1 => "metrics.k8s.io/v1",
+        }
+    }
+
+    /// The version's root path, `/apis/metrics.k8s.io/<version>`.
+    pub const fn path(self) -> &'static str {
+        match self {
+            ApiVersion::V1beta1 => "/apis/metrics.k8s.io/v1beta1",
+            ApiVersion::V1 => "/apis/metrics.k8s.io/v1",
+        }
+    }
+
+    /// The version named by a path segment, if served.
+    pub fn from_version(version: &str) -> Option<ApiVersion> {
+        ApiVersion::ALL
+            .into_iter()
+            .find(|served| served.version() == version)
+    }
+}
 
 /// Labels as the caches hold them; Go writes map keys sorted, as a `BTreeMap` iterates.
 pub type Labels = BTreeMap<String, String>;
@@ -63,6 +107,8 @@ pub struct Usage {
 /// `NodeMetrics`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct NodeMetrics<'a> {
+    /// The version the object is written in (its `apiVersion`).
+    pub api_version: ApiVersion,
     /// Name, labels and creation time.
     pub metadata: ObjectMeta<'a>,
     /// End of the sample window in Unix nanoseconds; `None` serialises as `null`.
@@ -85,6 +131,8 @@ pub struct ContainerMetrics<'a> {
 /// `PodMetrics`. Containers are written in the order given.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PodMetrics<'a> {
+    /// The version the object is written in (its `apiVersion`).
+    pub api_version: ApiVersion,
     /// Name, namespace, labels and creation time.
     pub metadata: ObjectMeta<'a>,
     /// End of the sample window in Unix nanoseconds; `None` serialises as `null`.
@@ -98,6 +146,8 @@ pub struct PodMetrics<'a> {
 /// `NodeMetricsList`, items collected in a `Vec`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct NodeMetricsList<'a> {
+    /// The version the list is written in (its `apiVersion`).
+    pub api_version: ApiVersion,
     /// The items, in the order they are written (metrics-server sorts by name).
     pub items: Vec<NodeMetrics<'a>>,
 }
@@ -105,6 +155,8 @@ pub struct NodeMetricsList<'a> {
 /// `PodMetricsList`, items collected in a `Vec`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PodMetricsList<'a> {
+    /// The version the list is written in (its `apiVersion`).
+    pub api_version: ApiVersion,
     /// The items, in the order they are written (metrics-server sorts by namespace, then name).
     pub items: Vec<PodMetrics<'a>>,
 }
@@ -179,7 +231,7 @@ impl MetricsObject for NodeMetrics<'_> {
         let mut out = serializer.serialize_struct("NodeMetrics", 6)?;
         if type_meta {
             out.serialize_field("kind", Self::KIND)?;
-            out.serialize_field("apiVersion", API_VERSION)?;
+            out.serialize_field("apiVersion", self.api_version.group_version())?;
         }
         out.serialize_field("metadata", &self.metadata)?;
         out.serialize_field("timestamp", &TimeField(self.timestamp))?;
@@ -230,7 +282,7 @@ impl MetricsObject for PodMetrics<'_> {
         let mut out = serializer.serialize_struct("PodMetrics", 6)?;
         if type_meta {
             out.serialize_field("kind", Self::KIND)?;
-            out.serialize_field("apiVersion", API_VERSION)?;
+            out.serialize_field("apiVersion", self.api_version.group_version())?;
         }
         out.serialize_field("metadata", &self.metadata)?;
         out.serialize_field("timestamp", &TimeField(self.timestamp))?;
@@ -262,7 +314,11 @@ impl<T: MetricsObject> Serialize for InList<'_, T> {
 }
 
 /// Writes a list envelope around items taken from an iterator.
-fn serialize_list<S, T, I>(serializer: S, items: I) -> Result<S::Ok, S::Error>
+fn serialize_list<S, T, I>(
+    serializer: S,
+    api_version: ApiVersion,
+    items: I,
+) -> Result<S::Ok, S::Error>
 where
     S: Serializer,
     T: MetricsObject,
@@ -290,7 +346,7 @@ where
     }
     let mut out = serializer.serialize_struct(T::LIST_KIND, 4)?;
     out.serialize_field("kind", T::LIST_KIND)?;
-    out.serialize_field("apiVersion", API_VERSION)?;
+    out.serialize_field("apiVersion", api_version.group_version())?;
     out.serialize_field("metadata", &EmptyObject)?;
     let items = Items::<T, I>(Cell::new(Some(items)), PhantomData);
     out.serialize_field("items", &items)?;
@@ -308,13 +364,13 @@ impl<T: MetricsObject, B: Borrow<T>> Serialize for InListOwned<T, B> {
 
 impl Serialize for NodeMetricsList<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serialize_list::<S, NodeMetrics<'_>, _>(serializer, self.items.iter())
+        serialize_list::<S, NodeMetrics<'_>, _>(serializer, self.api_version, self.items.iter())
     }
 }
 
 impl Serialize for PodMetricsList<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serialize_list::<S, PodMetrics<'_>, _>(serializer, self.items.iter())
+        serialize_list::<S, PodMetrics<'_>, _>(serializer, self.api_version, self.items.iter())
     }
 }
 
@@ -324,6 +380,7 @@ impl Serialize for PodMetricsList<'_> {
 /// self-metrics) happens exactly once and nothing is collected. Serialising
 /// the same stream a second time fails.
 pub struct ListStream<T, I> {
+    api_version: ApiVersion,
     items: Cell<Option<I>>,
     kind: PhantomData<fn() -> T>,
 }
@@ -333,9 +390,11 @@ where
     I: IntoIterator,
     I::Item: Borrow<T>,
 {
-    /// A list of `T` (`NodeMetrics` or `PodMetrics`) over `items`, owned or borrowed.
-    pub fn new(items: I) -> Self {
+    /// A list of `T` (`NodeMetrics` or `PodMetrics`) over `items`, owned or borrowed, written
+    /// as `api_version` (the items should carry the same version).
+    pub fn new(api_version: ApiVersion, items: I) -> Self {
         ListStream {
+            api_version,
             items: Cell::new(Some(items)),
             kind: PhantomData,
         }
@@ -348,8 +407,8 @@ where
     I::Item: Borrow<NodeMetrics<'a>>,
 {
     /// A `NodeMetricsList` over `items` (owned or borrowed `NodeMetrics`).
-    pub fn nodes(items: I) -> Self {
-        ListStream::new(items)
+    pub fn nodes(api_version: ApiVersion, items: I) -> Self {
+        ListStream::new(api_version, items)
     }
 }
 
@@ -359,8 +418,8 @@ where
     I::Item: Borrow<PodMetrics<'a>>,
 {
     /// A `PodMetricsList` over `items` (owned or borrowed `PodMetrics`).
-    pub fn pods(items: I) -> Self {
-        ListStream::new(items)
+    pub fn pods(api_version: ApiVersion, items: I) -> Self {
+        ListStream::new(api_version, items)
     }
 }
 
@@ -381,7 +440,7 @@ where
             .items
             .take()
             .ok_or_else(|| S::Error::custom("list items were already consumed"))?;
-        serialize_list::<S, T, I>(serializer, items)
+        serialize_list::<S, T, I>(serializer, self.api_version, items)
     }
 }
 
@@ -521,6 +580,7 @@ impl From<MetaWire> for ObjectMeta<'_> {
 impl From<NodeWire> for NodeMetrics<'_> {
     fn from(wire: NodeWire) -> Self {
         NodeMetrics {
+            api_version: ApiVersion::default(),
             metadata: wire.metadata.map(ObjectMeta::from).unwrap_or_default(),
             timestamp: wire.timestamp,
             window_nanos: wire.window,
@@ -532,6 +592,7 @@ impl From<NodeWire> for NodeMetrics<'_> {
 impl From<PodWire> for PodMetrics<'_> {
     fn from(wire: PodWire) -> Self {
         PodMetrics {
+            api_version: ApiVersion::default(),
             metadata: wire.metadata.map(ObjectMeta::from).unwrap_or_default(),
             timestamp: wire.timestamp,
             window_nanos: wire.window,
@@ -564,6 +625,7 @@ impl<'de> Deserialize<'de> for NodeMetricsList<'_> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let wire = ListWire::<NodeWire>::deserialize(deserializer)?;
         Ok(NodeMetricsList {
+            api_version: ApiVersion::default(),
             items: wire
                 .items
                 .unwrap_or_default()
@@ -578,6 +640,7 @@ impl<'de> Deserialize<'de> for PodMetricsList<'_> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let wire = ListWire::<PodWire>::deserialize(deserializer)?;
         Ok(PodMetricsList {
+            api_version: ApiVersion::default(),
             items: wire
                 .items
                 .unwrap_or_default()
@@ -650,6 +713,7 @@ mod tests {
 
     fn worker_1(node_labels: &Labels) -> NodeMetrics<'_> {
         NodeMetrics {
+            api_version: ApiVersion::V1beta1,
             metadata: ObjectMeta {
                 name: Cow::Borrowed("worker-1"),
                 namespace: None,
@@ -686,6 +750,7 @@ mod tests {
         containers: &[(&'a str, u64, u64)],
     ) -> PodMetrics<'a> {
         PodMetrics {
+            api_version: ApiVersion::V1beta1,
             metadata: ObjectMeta {
                 name: Cow::Borrowed(name),
                 namespace: Some(Cow::Borrowed(namespace)),
@@ -781,6 +846,7 @@ mod tests {
     fn node_list_matches_fixture() {
         let node_labels = node_labels();
         let list = NodeMetricsList {
+            api_version: ApiVersion::V1beta1,
             items: vec![worker_1(&node_labels)],
         };
         let expected = fixture("metrics-nodemetricslist.json");
@@ -788,7 +854,7 @@ mod tests {
             without_creation_timestamps(to_value(&list)),
             without_creation_timestamps(expected.clone())
         );
-        let streamed = ListStream::nodes(list.items.iter());
+        let streamed = ListStream::nodes(ApiVersion::V1beta1, list.items.iter());
         assert_eq!(to_value(&streamed), to_value(&list));
     }
 
@@ -797,11 +863,15 @@ mod tests {
         let mut pods = fixture_pods();
         let expected_list = fixture("metrics-podmetricslist.json");
         let list = PodMetricsList {
+            api_version: ApiVersion::V1beta1,
             items: pods.clone(),
         };
         // The fixture has a fourth pod; compare the ones we built item by item.
         let ours = to_value(&list);
-        assert_eq!(to_value(&ListStream::pods(pods.iter())), ours);
+        assert_eq!(
+            to_value(&ListStream::pods(ApiVersion::V1beta1, pods.iter())),
+            ours
+        );
         assert_eq!(ours["kind"], "PodMetricsList");
         assert_eq!(ours["metadata"], serde_json::json!({}));
         for (index, item) in ours["items"].as_array().unwrap().iter().enumerate() {
@@ -828,8 +898,10 @@ mod tests {
             text,
             "{\"kind\":\"PodMetricsList\",\"apiVersion\":\"metrics.k8s.io/v1beta1\",\"metadata\":{},\"items\":[]}\n"
         );
-        let empty_stream =
-            ListStream::<NodeMetrics<'_>, _>::new(std::iter::empty::<NodeMetrics<'_>>());
+        let empty_stream = ListStream::<NodeMetrics<'_>, _>::new(
+            ApiVersion::V1beta1,
+            std::iter::empty::<NodeMetrics<'_>>(),
+        );
         assert_eq!(
             to_value(&empty_stream),
             serde_json::json!({"kind":"NodeMetricsList","apiVersion":"metrics.k8s.io/v1beta1","metadata":{},"items":[]})
@@ -840,7 +912,7 @@ mod tests {
     fn a_stream_is_consumed_once() {
         let node_labels = node_labels();
         let items = vec![worker_1(&node_labels)];
-        let stream = ListStream::nodes(items.into_iter());
+        let stream = ListStream::nodes(ApiVersion::V1beta1, items.into_iter());
         assert!(gojson::to_vec_with_newline(&stream).is_ok());
         assert!(gojson::to_vec_with_newline(&stream).is_err());
     }
@@ -848,6 +920,7 @@ mod tests {
     #[test]
     fn optional_fields_follow_go_rules() {
         let pod = PodMetrics {
+            api_version: ApiVersion::V1beta1,
             metadata: ObjectMeta {
                 name: Cow::Borrowed("p"),
                 namespace: Some(Cow::Borrowed("ns")),
@@ -872,6 +945,7 @@ mod tests {
              \"timestamp\":null,\"window\":\"0s\",\"containers\":[{\"name\":\"c\",\"usage\":{\"cpu\":\"0\",\"memory\":\"0\",\"swap\":\"1Mi\"}}]}\n"
         );
         let no_containers = PodMetrics {
+            api_version: ApiVersion::V1beta1,
             containers: vec![],
             ..pod
         };
@@ -905,6 +979,7 @@ mod tests {
     fn own_output_round_trips() {
         let pods = fixture_pods();
         let bytes = gojson::to_vec_with_newline(&PodMetricsList {
+            api_version: ApiVersion::V1beta1,
             items: pods.clone(),
         })
         .unwrap();
