@@ -73,10 +73,13 @@ pub async fn not_found(RawQuery(query): RawQuery, headers: HeaderMap) -> Respons
 pub async fn apis(RawQuery(query): RawQuery, headers: HeaderMap) -> Response {
     let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok());
     let Some(negotiated) = negotiate_discovery_output(accept) else {
-        return response::status(Status::not_acceptable(&[
-            "application/json",
-            discovery::AGGREGATED_DISCOVERY_CONTENT_TYPE,
-        ]));
+        return response::status(
+            Status::not_acceptable(&[
+                "application/json",
+                discovery::AGGREGATED_DISCOVERY_CONTENT_TYPE,
+            ]),
+            &headers,
+        );
     };
     let pretty = negotiated.pretty || pretty(&query, &headers);
     match negotiated.output {

@@ -1,4 +1,4 @@
-//! `NodeMetrics` and `PodMetrics`: get and list, as JSON or as a server-side Table.
+//! `NodeMetrics` and `PodMetrics`: get and list, as JSON, protobuf or a server-side Table.
 //!
 //! Objects come from the cluster's watches (names, labels, existence) joined with the store's
 //! snapshot (usage). As upstream: lists silently omit objects without metrics, gets answer 404
@@ -7,7 +7,8 @@
 
 use std::borrow::Cow;
 
-use apimachinery::negotiate::{ObjectOutput, negotiate_object_output};
+use apimachinery::negotiate::{ObjectOutput, SUPPORTED_MEDIA_TYPES, negotiate_object_output};
+use apimachinery::protobuf;
 use apimachinery::selector::Field;
 use apimachinery::status::Status;
 use axum::extract::State;
@@ -16,9 +17,9 @@ use axum::response::Response;
 use cluster_state::{NodeInfo, PodInfo};
 use metric_store::{PodUsage, Usage as StoredUsage};
 use metrics_types::metrics::{
-    ApiVersion, ContainerMetrics, GROUP, ListStream, MetricsObject, NodeMetrics, ObjectMeta,
-    PodMetrics, Usage,
+    ApiVersion, ContainerMetrics, GROUP, ListStream, NodeMetrics, ObjectMeta, PodMetrics, Usage,
 };
+use metrics_types::protobuf::{ToProtobuf, encode_list, encode_object};
 use metrics_types::table::{Table, TableOptions};
 use serde::Serialize;
 
@@ -45,14 +46,15 @@ impl Rendering {
         fields: &[Field],
     ) -> Result<Rendering, Box<Response>> {
         let query = ListQuery::from_options(&info.options, fields)
-            .map_err(|status| Box::new(response::status(status)))?;
+            .map_err(|status| Box::new(response::status(status, headers)))?;
         // The routes exist only for served versions.
         let version = ApiVersion::from_version(&info.api_version).unwrap_or_default();
         let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok());
         let negotiated = negotiate_object_output(accept).ok_or_else(|| {
-            Box::new(response::status(Status::not_acceptable(&[
-                "application/json",
-            ])))
+            Box::new(response::status(
+                Status::not_acceptable(SUPPORTED_MEDIA_TYPES),
+                headers,
+            ))
         })?;
         let pretty = negotiated.pretty || response::wants_pretty(query.pretty.as_deref(), headers);
         Ok(Rendering {
@@ -66,10 +68,14 @@ impl Rendering {
     /// Writes a list (or its Table) straight from an iterator, without collecting it.
     fn list<T, I>(&self, items: I) -> Response
     where
-        T: MetricsObject,
+        T: ToProtobuf,
         I: IntoIterator<Item = T>,
     {
         match self.output {
+            ObjectOutput::Protobuf => response::ok(
+                protobuf::CONTENT_TYPE,
+                encode_list::<T, _>(self.version, items),
+            ),
             ObjectOutput::Json => {
                 response::json(&ListStream::<T, _>::new(self.version, items), self.pretty)
             }
@@ -83,9 +89,10 @@ impl Rendering {
         }
     }
 
-    fn single<T: MetricsObject + Serialize>(&self, item: T) -> Response {
+    fn single<T: ToProtobuf + Serialize>(&self, item: T) -> Response {
         match self.output {
             ObjectOutput::Json => response::json(&item, self.pretty),
+            ObjectOutput::Protobuf => response::ok(protobuf::CONTENT_TYPE, encode_object(&item)),
             ObjectOutput::Table(_) => self.list(std::iter::once(item)),
         }
     }
@@ -167,11 +174,10 @@ pub async fn list_nodes(
         Err(answer) => return *answer,
     };
     if rendering.query.watch {
-        return response::status(Status::method_not_supported(
-            "metrics.k8s.io",
-            "nodes",
-            "watch",
-        ));
+        return response::status(
+            Status::method_not_supported("metrics.k8s.io", "nodes", "watch"),
+            &headers,
+        );
     }
     let selector = api.node_selector.and(&rendering.query.label_selector);
     let fields = &rendering.query.field_selector;
@@ -202,10 +208,10 @@ pub async fn get_node(
     };
     let name = info.name;
     let Some(node) = api.cluster.node(&name) else {
-        return response::status(Status::not_found("", "node", &name));
+        return response::status(Status::not_found("", "node", &name), &headers);
     };
     let Some(stored) = api.store.snapshot().node(&name) else {
-        return response::status(Status::not_found(GROUP, "nodemetrics", &name));
+        return response::status(Status::not_found(GROUP, "nodemetrics", &name), &headers);
     };
     let now = now_nanos();
     let item = node_metrics(rendering.version, &node, &stored, now);
@@ -225,11 +231,10 @@ pub async fn list_pods(
         Err(answer) => return *answer,
     };
     if rendering.query.watch {
-        return response::status(Status::method_not_supported(
-            "metrics.k8s.io",
-            "pods",
-            "watch",
-        ));
+        return response::status(
+            Status::method_not_supported("metrics.k8s.io", "pods", "watch"),
+            &headers,
+        );
     }
     let namespace = (!info.namespace.is_empty()).then_some(info.namespace.as_str());
     let labels = &rendering.query.label_selector;
@@ -290,15 +295,14 @@ pub async fn get_pod(
         namespace, name, ..
     } = info;
     let Some(pod) = api.cluster.pod(&namespace, &name) else {
-        return response::status(Status::not_found("", "pods", &name));
+        return response::status(Status::not_found("", "pods", &name), &headers);
     };
     let snapshot = api.store.snapshot();
     let Some(stored) = snapshot.pod(&namespace, &name) else {
-        return response::status(Status::not_found(
-            GROUP,
-            "podmetrics",
-            &format!("{namespace}/{name}"),
-        ));
+        return response::status(
+            Status::not_found(GROUP, "podmetrics", &format!("{namespace}/{name}")),
+            &headers,
+        );
     };
     let now = now_nanos();
     let item = pod_metrics(rendering.version, &namespace, &name, &pod, stored, now);

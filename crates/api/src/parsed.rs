@@ -26,6 +26,8 @@ impl<S: Send + Sync> FromRequestParts<S> for Parsed {
         }
         RequestInfo::from_parts(&parts.method, &parts.uri)
             .map(Parsed)
-            .map_err(|error| response::status(Status::bad_request(error.to_string())))
+            .map_err(|error| {
+                response::status(Status::bad_request(error.to_string()), &parts.headers)
+            })
     }
 }

@@ -10,10 +10,15 @@ use serde::Serialize;
 
 pub const JSON: &str = "application/json";
 
-/// A `Status` error as a response.
-pub fn status(status: Status) -> Response {
-    let code = StatusCode::from_u16(status.code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    bytes(code, JSON, status.to_json())
+/// A `Status` error as the answer to a request with `headers` (JSON or protobuf, as the
+/// client prefers).
+pub fn status(status: Status, headers: &HeaderMap) -> Response {
+    generic_apiserver::status_response(&status, headers)
+}
+
+/// Bytes of an object or list in `content_type` with 200.
+pub fn ok(content_type: &'static str, body: Vec<u8>) -> Response {
+    bytes(StatusCode::OK, content_type, body)
 }
 
 pub fn bytes(code: StatusCode, content_type: &'static str, body: impl Into<Body>) -> Response {
@@ -28,9 +33,10 @@ pub fn bytes(code: StatusCode, content_type: &'static str, body: impl Into<Body>
 pub fn json(value: &impl Serialize, pretty: bool) -> Response {
     match to_json(value, pretty) {
         Ok(body) => bytes(StatusCode::OK, JSON, body),
-        Err(error) => status(Status::internal_error(format!(
-            "failed to encode the response: {error}"
-        ))),
+        Err(error) => status(
+            Status::internal_error(format!("failed to encode the response: {error}")),
+            &HeaderMap::new(),
+        ),
     }
 }
 
@@ -73,6 +79,9 @@ pub fn wants_pretty(pretty_param: Option<&str>, headers: &HeaderMap) -> bool {
 }
 
 /// Any method other than GET on a served path.
-pub async fn method_not_allowed(method: Method, uri: Uri) -> Response {
-    status(Status::method_not_allowed(method.as_str(), uri.path()))
+pub async fn method_not_allowed(method: Method, uri: Uri, headers: HeaderMap) -> Response {
+    status(
+        Status::method_not_allowed(method.as_str(), uri.path()),
+        &headers,
+    )
 }

@@ -74,8 +74,9 @@ pub async fn metrics(State(api): State<MetricsApi>) -> Response {
             "text/plain; version=0.0.4; charset=utf-8",
             body,
         ),
-        Err(error) => response::status(Status::internal_error(format!(
-            "failed to encode metrics: {error}"
-        ))),
+        Err(error) => response::status(
+            Status::internal_error(format!("failed to encode metrics: {error}")),
+            &axum::http::HeaderMap::new(),
+        ),
     }
 }

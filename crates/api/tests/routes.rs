@@ -21,6 +21,7 @@ use kubelet_scraper::decode::decode_resource;
 use metric_store::{MetricsBatch, Store, Timestamp};
 use metrics_api::{ApiMetrics, MetricsApi};
 use serde_json::Value;
+use std::str::FromStr;
 use tower::ServiceExt;
 
 fn fixture(name: &str) -> String {
@@ -202,12 +203,8 @@ async fn node_list_and_get_match_upstream() {
 #[tokio::test]
 async fn pod_lists_and_get_match_upstream() {
     let f = app();
-    let (status, all) = get_json(
-        &f.app,
-        &format!("{GV}/pods"),
-        Some("application/vnd.kubernetes.protobuf, */*"),
-    )
-    .await;
+    let (status, all) =
+        get_json(&f.app, &format!("{GV}/pods"), Some("application/json, */*")).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(
         normalise(all),
@@ -394,6 +391,179 @@ async fn pods_are_selected_by_the_node_they_are_bound_to() {
         .await;
         assert_eq!(names(&labelled), ["web-6d4cf56db6-8fkq2"]);
     }
+}
+
+async fn get_bytes(
+    app: &Router,
+    uri: &str,
+    accept: &str,
+) -> (StatusCode, http::HeaderMap, Vec<u8>) {
+    let request = Request::builder()
+        .uri(uri)
+        .header(header::ACCEPT, accept)
+        .body(Body::empty())
+        .unwrap();
+    let response = app.clone().oneshot(request).await.unwrap();
+    let status = response.status();
+    let headers = response.headers().clone();
+    let body = axum::body::to_bytes(response.into_body(), usize::MAX)
+        .await
+        .unwrap();
+    (status, headers, body.to_vec())
+}
+
+/// What client-go asks when it prefers protobuf (the HPA controller, `kubectl top`), and what a
+/// protobuf-only typed client asks.
+const PROTOBUF_FIRST: &str = "application/vnd.kubernetes.protobuf, */*";
+const PROTOBUF_ONLY: &str = "application/vnd.kubernetes.protobuf";
+
+/// The protobuf answers carry exactly what the JSON answers carry, in both versions.
+#[tokio::test]
+async fn protobuf_answers_equal_the_json_answers() {
+    use apimachinery::protobuf::{StatusMessage, open_envelope};
+    use metrics_types::protobuf::{NodeMetrics, NodeMetricsList, PodMetrics, PodMetricsList};
+    use prost::Message;
+
+    let f = app();
+    let seconds = |time: &str| jiff::Timestamp::from_str(time).unwrap().as_second();
+    for version in ["v1", "v1beta1"] {
+        let base = format!("/apis/metrics.k8s.io/{version}");
+        let api_version = format!("metrics.k8s.io/{version}");
+        for accept in [PROTOBUF_FIRST, PROTOBUF_ONLY] {
+            // Pods: names, namespaces, windows, containers and usage text agree with JSON.
+            let (_, json) = get_json(&f.app, &format!("{base}/pods"), None).await;
+            let (status, headers, body) = get_bytes(&f.app, &format!("{base}/pods"), accept).await;
+            assert_eq!(status, StatusCode::OK);
+            assert_eq!(
+                headers[header::CONTENT_TYPE],
+                "application/vnd.kubernetes.protobuf"
+            );
+            let (meta, raw) = open_envelope(&body).unwrap();
+            assert_eq!(
+                (meta.api_version.as_str(), meta.kind.as_str()),
+                (api_version.as_str(), "PodMetricsList")
+            );
+            let list = PodMetricsList::decode(raw.as_slice()).unwrap();
+            let items = json["items"].as_array().unwrap();
+            assert_eq!(list.items.len(), items.len());
+            for (proto, json) in list.items.iter().zip(items) {
+                let metadata = proto.metadata.as_ref().unwrap();
+                assert_eq!(metadata.name, json["metadata"]["name"].as_str().unwrap());
+                assert_eq!(
+                    metadata.namespace,
+                    json["metadata"]["namespace"].as_str().unwrap()
+                );
+                assert_eq!(
+                    serde_json::to_value(&metadata.labels).unwrap(),
+                    json["metadata"]["labels"]
+                );
+                assert_eq!(
+                    proto.timestamp.unwrap().seconds,
+                    seconds(json["timestamp"].as_str().unwrap())
+                );
+                let window =
+                    apimachinery::duration::parse_go_duration(json["window"].as_str().unwrap())
+                        .unwrap();
+                assert_eq!(proto.window.unwrap().duration, window);
+                assert_eq!(
+                    proto.containers.len(),
+                    json["containers"].as_array().unwrap().len()
+                );
+                for (container, expected) in proto
+                    .containers
+                    .iter()
+                    .zip(json["containers"].as_array().unwrap())
+                {
+                    assert_eq!(container.name, expected["name"].as_str().unwrap());
+                    for (resource, quantity) in &container.usage {
+                        assert_eq!(
+                            quantity.string,
+                            expected["usage"][resource].as_str().unwrap()
+                        );
+                    }
+                    assert_eq!(
+                        container.usage.len(),
+                        expected["usage"].as_object().unwrap().len()
+                    );
+                }
+            }
+
+            // Nodes, one node, one pod.
+            let (_, _, body) = get_bytes(&f.app, &format!("{base}/nodes"), accept).await;
+            let (meta, raw) = open_envelope(&body).unwrap();
+            assert_eq!(meta.kind, "NodeMetricsList");
+            let nodes = NodeMetricsList::decode(raw.as_slice()).unwrap();
+            assert_eq!(nodes.items.len(), 1);
+            let (_, _, body) = get_bytes(&f.app, &format!("{base}/nodes/worker-1"), accept).await;
+            let (meta, raw) = open_envelope(&body).unwrap();
+            assert_eq!(
+                (meta.api_version.as_str(), meta.kind.as_str()),
+                (api_version.as_str(), "NodeMetrics")
+            );
+            let node = NodeMetrics::decode(raw.as_slice()).unwrap();
+            let (_, json) = get_json(&f.app, &format!("{base}/nodes/worker-1"), None).await;
+            assert_eq!(
+                node.usage["cpu"].string,
+                json["usage"]["cpu"].as_str().unwrap()
+            );
+            assert_eq!(
+                node.usage["memory"].string,
+                json["usage"]["memory"].as_str().unwrap()
+            );
+            let (_, _, body) = get_bytes(
+                &f.app,
+                &format!("{base}/namespaces/default/pods/web-6d4cf56db6-8fkq2"),
+                accept,
+            )
+            .await;
+            let (meta, raw) = open_envelope(&body).unwrap();
+            assert_eq!(meta.kind, "PodMetrics");
+            assert_eq!(
+                PodMetrics::decode(raw.as_slice())
+                    .unwrap()
+                    .metadata
+                    .unwrap()
+                    .name,
+                "web-6d4cf56db6-8fkq2"
+            );
+
+            // Errors are Status objects in the same encoding.
+            let (status, headers, body) =
+                get_bytes(&f.app, &format!("{base}/nodes/worker-9"), accept).await;
+            assert_eq!(status, StatusCode::NOT_FOUND);
+            assert_eq!(
+                headers[header::CONTENT_TYPE],
+                "application/vnd.kubernetes.protobuf"
+            );
+            let (meta, raw) = open_envelope(&body).unwrap();
+            assert_eq!(
+                (meta.api_version.as_str(), meta.kind.as_str()),
+                ("v1", "Status")
+            );
+            let error = StatusMessage::decode(raw.as_slice()).unwrap();
+            assert_eq!((error.code, error.reason.as_str()), (404, "NotFound"));
+            let (status, _, body) = get_bytes(
+                &f.app,
+                &format!("{base}/pods?labelSelector=a+in+%28"),
+                accept,
+            )
+            .await;
+            assert_eq!(status, StatusCode::BAD_REQUEST);
+            let (_, raw) = open_envelope(&body).unwrap();
+            assert_eq!(
+                StatusMessage::decode(raw.as_slice()).unwrap().reason,
+                "BadRequest"
+            );
+        }
+    }
+    // Nothing acceptable: a 406 that names protobuf among what is served.
+    let (status, _, body) = get_bytes(&f.app, &format!("{GV}/nodes"), "application/yaml").await;
+    assert_eq!(status, StatusCode::NOT_ACCEPTABLE);
+    assert!(
+        String::from_utf8(body)
+            .unwrap()
+            .contains("application/vnd.kubernetes.protobuf")
+    );
 }
 
 /// `v1` serves exactly what `v1beta1` serves, with its own `apiVersion`.

@@ -8,7 +8,9 @@
 //!   SubjectAccessReview attributes of a request.
 //! - [`selector`]: label and field selectors with apimachinery's grammar, errors and
 //!   SubjectAccessReview form.
-//! - [`negotiate`]: `Accept` header handling (Table, aggregated discovery, 406).
+//! - [`negotiate`]: `Accept` header handling (JSON or protobuf, Table, aggregated discovery, 406).
+//! - [`protobuf`]: Kubernetes protobuf: the `k8s\0` envelope, the `meta.k8s.io/v1` messages
+//!   (ObjectMeta, ListMeta, Time, Status…) and watch frames.
 //! - [`quantity`], [`duration`], [`time`]: Go's text of `resource.Quantity`,
 //!   `time.Duration` and `metav1.Time`, and parsers for them.
 //! - [`gojson`] and [`goquote`]: Go's JSON string escaping and `%q` quoting.
@@ -21,6 +23,7 @@ pub mod duration;
 pub mod gojson;
 pub mod goquote;
 pub mod negotiate;
+pub mod protobuf;
 pub mod quantity;
 pub mod selector;
 pub mod status;

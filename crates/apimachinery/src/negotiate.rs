@@ -8,13 +8,17 @@
 //! discovery. Parameter names and values are compared exactly, as Go does;
 //! type and subtype case-insensitively.
 //!
-//! This server writes JSON only. Clients that also accept `*/*` or
-//! `application/json` (kubectl, the HPA, client-go) get JSON; a request that
-//! accepts neither should get a 406 ([`Status::not_acceptable`](crate::Status::not_acceptable) with
+//! Objects and errors are written as JSON or as Kubernetes protobuf
+//! (`application/vnd.kubernetes.protobuf`, when the client prefers it: the HPA
+//! controller and `kubectl top` do); `*/*` and no header mean JSON, as in Go.
+//! Tables and discovery documents are JSON only. A request that accepts none of
+//! these gets a 406 ([`Status::not_acceptable`](crate::Status::not_acceptable) with
 //! [`SUPPORTED_MEDIA_TYPES`]).
 
+use crate::protobuf;
+
 /// The media types this server can produce, for the 406 message.
-pub const SUPPORTED_MEDIA_TYPES: &[&str] = &["application/json"];
+pub const SUPPORTED_MEDIA_TYPES: &[&str] = &["application/json", protobuf::CONTENT_TYPE];
 
 /// One media range of an `Accept` header.
 #[derive(Debug, Clone, PartialEq)]
@@ -44,6 +48,12 @@ impl MediaRange<'_> {
         let type_ok = self.type_ == "*" || self.type_.eq_ignore_ascii_case("application");
         let subtype_ok = self.subtype == "*" || self.subtype.eq_ignore_ascii_case("json");
         (self.type_ != "*" || self.subtype == "*") && type_ok && subtype_ok
+    }
+
+    /// Whether this range names Kubernetes protobuf itself (a wildcard means JSON, as in Go).
+    pub fn is_protobuf(&self) -> bool {
+        self.type_.eq_ignore_ascii_case("application")
+            && self.subtype.eq_ignore_ascii_case("vnd.kubernetes.protobuf")
     }
 
     /// `(as, g, v)` when the range asks for a conversion.
@@ -138,6 +148,8 @@ impl TableVersion {
 pub enum ObjectOutput {
     /// The object or list itself.
     Json,
+    /// The object or list itself, as Kubernetes protobuf.
+    Protobuf,
     /// A server-side Table.
     Table(TableVersion),
 }
@@ -164,13 +176,16 @@ pub struct Negotiated<T> {
 ///
 /// No header (or an empty one) means JSON, as in Go.
 pub fn negotiate_object_output(accept: Option<&str>) -> Option<Negotiated<ObjectOutput>> {
-    negotiate(accept, ObjectOutput::Json, |kind, group, version| {
-        match (kind, group, version) {
+    negotiate(
+        accept,
+        ObjectOutput::Json,
+        Some(ObjectOutput::Protobuf),
+        |kind, group, version| match (kind, group, version) {
             ("Table", "meta.k8s.io", "v1") => Some(ObjectOutput::Table(TableVersion::V1)),
             ("Table", "meta.k8s.io", "v1beta1") => Some(ObjectOutput::Table(TableVersion::V1Beta1)),
             _ => None,
-        }
-    })
+        },
+    )
 }
 
 /// Negotiates the answer to `GET /apis`; `None` means 406 Not Acceptable.
@@ -181,6 +196,7 @@ pub fn negotiate_discovery_output(accept: Option<&str>) -> Option<Negotiated<Dis
     negotiate(
         accept,
         DiscoveryOutput::Legacy,
+        None,
         |kind, group, version| match (kind, group, version) {
             ("APIGroupDiscoveryList", "apidiscovery.k8s.io", "v2") => {
                 Some(DiscoveryOutput::Aggregated)
@@ -190,9 +206,24 @@ pub fn negotiate_discovery_output(accept: Option<&str>) -> Option<Negotiated<Dis
     )
 }
 
+/// The encoding of an error `Status`: what the client prefers of JSON and protobuf, JSON when
+/// it accepts neither (a 406 must still say why).
+pub fn negotiate_status_encoding(accept: Option<&str>) -> ObjectOutput {
+    negotiate(
+        accept,
+        ObjectOutput::Json,
+        Some(ObjectOutput::Protobuf),
+        |_, _, _| None,
+    )
+    .map_or(ObjectOutput::Json, |negotiated| negotiated.output)
+}
+
+/// The first range (by preference) this server can honour: JSON as `plain` or converted,
+/// or protobuf as `protobuf` where the answer has a protobuf form.
 fn negotiate<T: Copy>(
     accept: Option<&str>,
     plain: T,
+    protobuf: Option<T>,
     conversion: impl Fn(&str, &str, &str) -> Option<T>,
 ) -> Option<Negotiated<T>> {
     let header = accept.map(str::trim).unwrap_or("");
@@ -203,6 +234,16 @@ fn negotiate<T: Copy>(
         });
     }
     parse_accept(header).into_iter().find_map(|range| {
+        if range.is_protobuf() {
+            // Only the plain object: a protobuf Table is not served.
+            return match (protobuf, range.conversion()) {
+                (Some(output), None) => Some(Negotiated {
+                    output,
+                    pretty: false,
+                }),
+                _ => None,
+            };
+        }
         if !range.admits_json() {
             return None;
         }
@@ -265,22 +306,74 @@ mod tests {
         assert_eq!(object(Some("*")), Some(ObjectOutput::Json));
         assert_eq!(object(Some("application/*")), Some(ObjectOutput::Json));
         assert_eq!(
-            object(Some("application/vnd.kubernetes.protobuf, */*")),
-            Some(ObjectOutput::Json)
-        );
-        assert_eq!(
-            object(Some("application/vnd.kubernetes.protobuf,application/json")),
-            Some(ObjectOutput::Json)
-        );
-        assert_eq!(
             object(Some("Application/JSON; charset=utf-8")),
             Some(ObjectOutput::Json)
         );
     }
 
     #[test]
+    fn protobuf_when_the_client_prefers_it() {
+        // client-go with ContentType protobuf (the HPA controller, kubectl top).
+        assert_eq!(
+            object(Some("application/vnd.kubernetes.protobuf, */*")),
+            Some(ObjectOutput::Protobuf)
+        );
+        assert_eq!(
+            object(Some("application/vnd.kubernetes.protobuf,application/json")),
+            Some(ObjectOutput::Protobuf)
+        );
+        // A protobuf-only client.
+        assert_eq!(
+            object(Some("application/vnd.kubernetes.protobuf")),
+            Some(ObjectOutput::Protobuf)
+        );
+        assert_eq!(
+            object(Some(
+                "application/json, application/vnd.kubernetes.protobuf"
+            )),
+            Some(ObjectOutput::Json)
+        );
+        assert_eq!(
+            object(Some(
+                "application/vnd.kubernetes.protobuf;q=0.5, application/json"
+            )),
+            Some(ObjectOutput::Json)
+        );
+        // No protobuf Table: the JSON Table that follows is served instead.
+        assert_eq!(
+            object(Some(
+                "application/vnd.kubernetes.protobuf;as=Table;v=v1;g=meta.k8s.io, application/json;as=Table;v=v1;g=meta.k8s.io"
+            )),
+            Some(ObjectOutput::Table(TableVersion::V1))
+        );
+        assert_eq!(
+            object(Some(
+                "application/vnd.kubernetes.protobuf;as=Table;v=v1;g=meta.k8s.io"
+            )),
+            None
+        );
+        // Errors follow the same preference; JSON when nothing fits.
+        assert_eq!(
+            negotiate_status_encoding(Some("application/vnd.kubernetes.protobuf")),
+            ObjectOutput::Protobuf
+        );
+        assert_eq!(
+            negotiate_status_encoding(Some("text/plain")),
+            ObjectOutput::Json
+        );
+        assert_eq!(negotiate_status_encoding(None), ObjectOutput::Json);
+        // Discovery has no protobuf form here.
+        assert_eq!(
+            negotiate_discovery_output(Some(
+                "application/vnd.kubernetes.protobuf, application/json"
+            ))
+            .map(|n| n.output),
+            Some(DiscoveryOutput::Legacy)
+        );
+    }
+
+    #[test]
     fn unsupported_requests_are_not_acceptable() {
-        assert_eq!(object(Some("application/vnd.kubernetes.protobuf")), None);
         assert_eq!(object(Some("text/plain")), None);
         assert_eq!(object(Some("application/yaml")), None);
         assert_eq!(object(Some("application/json;q=0")), None);

@@ -251,7 +251,7 @@ impl Status {
     }
 
     /// The wrapped error text Go repeats as the single cause of an internal error.
-    fn internal_cause(&self) -> Option<&str> {
+    pub(crate) fn internal_cause(&self) -> Option<&str> {
         if self.reason == "InternalError" {
             self.message.strip_prefix(INTERNAL_ERROR_PREFIX)
         } else {

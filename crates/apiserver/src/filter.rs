@@ -13,10 +13,9 @@ use std::task::{Context, Poll};
 use apimachinery::status::Status;
 use axum::Router;
 use axum::body::Body;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use futures_util::future::BoxFuture;
-use http::header::CONTENT_TYPE;
-use http::{Request, StatusCode};
+use http::Request;
 use tokio_util::sync::CancellationToken;
 use tower::{Service, ServiceExt};
 
@@ -26,6 +25,7 @@ use crate::error::SecurityError;
 use crate::metrics::SecurityMetrics;
 use crate::request_info::RequestInfo;
 use crate::serving::PeerInfo;
+use crate::status_response::status_response;
 
 /// Authentication plus authorization, ready to protect routers.
 #[derive(Debug)]
@@ -71,8 +71,9 @@ impl DelegatedSecurity {
 
     /// Runs the checks; `Err` is the response to send instead of calling the router.
     async fn admit(&self, request: &mut Request<Body>) -> Result<(), Response> {
-        let info = RequestInfo::from_parts(request.method(), request.uri())
-            .map_err(|error| status_response(&Status::bad_request(error.to_string())))?;
+        let info = RequestInfo::from_parts(request.method(), request.uri()).map_err(|error| {
+            status_response(&Status::bad_request(error.to_string()), request.headers())
+        })?;
         let chain = request
             .extensions()
             .get::<PeerInfo>()
@@ -86,35 +87,35 @@ impl DelegatedSecurity {
         {
             Ok(user) => user,
             Err(AuthenticationFailure::Unauthorized(_)) => {
-                return Err(status_response(&Status::unauthorized()));
+                return Err(status_response(&Status::unauthorized(), request.headers()));
             }
             Err(AuthenticationFailure::Unavailable(message)) => {
-                return Err(status_response(&Status::service_unavailable(message)));
+                return Err(status_response(
+                    &Status::service_unavailable(message),
+                    request.headers(),
+                ));
             }
         };
         match self.authorizer.authorize(&user, &info).await {
             Ok(()) => {}
             Err(AuthorizationFailure::Forbidden(reason)) => {
                 tracing::debug!(user = %user.name, verb = %info.verb, path = %info.path, "forbidden");
-                return Err(status_response(&Status::forbidden(
-                    &info.attributes(&user.name),
-                    &reason,
-                )));
+                return Err(status_response(
+                    &Status::forbidden(&info.attributes(&user.name), &reason),
+                    request.headers(),
+                ));
             }
             Err(AuthorizationFailure::Unavailable(message)) => {
-                return Err(status_response(&Status::service_unavailable(message)));
+                return Err(status_response(
+                    &Status::service_unavailable(message),
+                    request.headers(),
+                ));
             }
         }
         request.extensions_mut().insert::<UserInfo>(user);
         request.extensions_mut().insert::<RequestInfo>(info);
         Ok(())
     }
-}
-
-/// A `metav1.Status` as an HTTP response.
-fn status_response(status: &Status) -> Response {
-    let code = StatusCode::from_u16(status.code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    (code, [(CONTENT_TYPE, "application/json")], status.to_json()).into_response()
 }
 
 /// The router behind the checks.

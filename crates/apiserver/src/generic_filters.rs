@@ -8,13 +8,14 @@ use std::time::Duration;
 
 use apimachinery::status::{Status, StatusDetails};
 use axum::Router;
-use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::middleware::{self, Next};
-use axum::response::{IntoResponse, Response};
-use http::header::{CACHE_CONTROL, CONTENT_TYPE, RETRY_AFTER, STRICT_TRANSPORT_SECURITY};
-use http::{HeaderValue, StatusCode};
+use axum::response::Response;
+use http::HeaderValue;
+use http::header::{CACHE_CONTROL, RETRY_AFTER, STRICT_TRANSPORT_SECURITY};
 use tokio::sync::Semaphore;
+
+use crate::status_response::status_response;
 
 /// Settings of the filters.
 #[derive(Clone, Debug)]
@@ -49,15 +50,6 @@ impl GenericFilters {
     }
 }
 
-fn status_response(status: Status) -> Response {
-    let code = StatusCode::from_u16(status.code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    let mut answer = (code, Body::from(status.to_json())).into_response();
-    answer
-        .headers_mut()
-        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    answer
-}
-
 async fn filter(State(state): State<FilterState>, request: Request, next: Next) -> Response {
     // Health probes must keep working when the server is saturated, as Go exempts them.
     let exempt = matches!(request.uri().path(), "/healthz" | "/livez" | "/readyz");
@@ -65,9 +57,10 @@ async fn filter(State(state): State<FilterState>, request: Request, next: Next) 
         (Some(semaphore), false) => match Arc::clone(semaphore).try_acquire_owned() {
             Ok(permit) => Some(permit),
             Err(_) => {
-                let mut answer = status_response(Status::too_many_requests(
-                    "Too many requests, please try again later.",
-                ));
+                let mut answer = status_response(
+                    &Status::too_many_requests("Too many requests, please try again later."),
+                    request.headers(),
+                );
                 answer
                     .headers_mut()
                     .insert(RETRY_AFTER, HeaderValue::from_static("1"));
@@ -76,14 +69,19 @@ async fn filter(State(state): State<FilterState>, request: Request, next: Next) 
         },
         _ => None,
     };
+    // The timeout's Status is written after the request is gone: keep what negotiates it.
+    let request_headers = request.headers().clone();
     let mut answer = match tokio::time::timeout(state.request_timeout, next.run(request)).await {
         Ok(answer) => answer,
-        Err(_) => status_response(Status {
-            code: 504,
-            reason: "Timeout",
-            message: "Timeout: request did not complete within the allotted timeout".to_owned(),
-            details: Some(StatusDetails::default()),
-        }),
+        Err(_) => status_response(
+            &Status {
+                code: 504,
+                reason: "Timeout",
+                message: "Timeout: request did not complete within the allotted timeout".to_owned(),
+                details: Some(StatusDetails::default()),
+            },
+            &request_headers,
+        ),
     };
     let headers = answer.headers_mut();
     if !headers.contains_key(CACHE_CONTROL) {
@@ -98,7 +96,9 @@ async fn filter(State(state): State<FilterState>, request: Request, next: Next) 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use axum::body::Body;
     use axum::routing::get;
+    use http::StatusCode;
     use tower::ServiceExt;
 
     fn request(path: &str) -> Request {

@@ -39,6 +39,7 @@ pub mod metrics;
 pub mod percent;
 pub mod request_info;
 pub mod serving;
+mod status_response;
 
 pub use authn::{AuthenticationConfig, RequestHeaderOptions, UserInfo};
 pub use authz::AuthorizationConfig;
@@ -49,3 +50,4 @@ pub use health::{Endpoint, HealthCheck, HealthChecks};
 pub use metrics::SecurityMetrics;
 pub use request_info::RequestInfo;
 pub use serving::{PeerInfo, SecureServer, ServingConfig, install_default_crypto_provider};
+pub use status_response::status_response;

@@ -5,6 +5,7 @@
 //!
 //! - [`metrics`]: `NodeMetrics`, `PodMetrics`, their lists (also streamed from
 //!   an iterator) with borrowed names and labels; JSON in Go's field order.
+//! - [`protobuf`]: the same objects and lists as Kubernetes protobuf.
 //! - [`table`]: server-side `Table` output for `kubectl get`.
 //! - [`discovery`] and [`openapi`]: the fixed documents the aggregator reads,
 //!   plus `/version`.
@@ -13,6 +14,7 @@
 pub mod discovery;
 pub mod metrics;
 pub mod openapi;
+pub mod protobuf;
 pub mod table;
 
 pub use metrics::{

@@ -362,7 +362,10 @@ fn operation(
         Spec::V2 => json!({"description": "OK", "schema": spec.reference(response)}),
         Spec::V3 => json!({
             "description": "OK",
-            "content": {"application/json": {"schema": spec.reference(response)}},
+            "content": {
+                "application/json": {"schema": spec.reference(response)},
+                "application/vnd.kubernetes.protobuf": {"schema": spec.reference(response)},
+            },
         }),
     };
     let mut get = json!({
@@ -375,7 +378,7 @@ fn operation(
         "x-kubernetes-group-version-kind": {"group": GROUP, "version": version.version(), "kind": kind},
     });
     if spec == Spec::V2 {
-        get["produces"] = json!(["application/json"]);
+        get["produces"] = json!(["application/json", "application/vnd.kubernetes.protobuf"]);
         get["schemes"] = json!(["https"]);
     }
     json!({"get": get})
