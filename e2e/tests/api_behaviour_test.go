@@ -79,16 +79,24 @@ func TestErrorsAreUpstreamStatuses(t *testing.T) {
 		t.Errorf("kubectl top node e2e-no-such-node: %v %q", err, stderr)
 	}
 
-	for _, resource := range []struct{ path, kind string }{
-		{metricsAPI + "/nodes", "nodes"},
-		{metricsAPI + "/namespaces/default/pods", "pods"},
-		{metricsAPI + "/pods", "pods"},
+	for _, resource := range []struct{ path, kind, kindName string }{
+		{metricsAPI + "/nodes", "nodes", "NodeMetrics"},
+		{metricsAPI + "/namespaces/default/pods", "pods", "PodMetrics"},
+		{metricsAPI + "/pods", "pods", "PodMetrics"},
 	} {
-		expectStatus(t, "watch "+resource.path, get(resource.path+"?watch=true"),
-			failureStatus(405, "MethodNotAllowed", `watch is not supported on resources of kind "`+resource.kind+`.metrics.k8s.io"`,
-				map[string]any{"group": "metrics.k8s.io", "kind": resource.kind}))
-		expectStatus(t, "unknown fieldSelector on "+resource.path, get(resource.path+"?fieldSelector="+url.QueryEscape("spec.nodeName=node-1")),
-			failureStatus(400, "BadRequest", `"spec.nodeName" is not a known field selector: only "metadata.name", "metadata.namespace"`, nil))
+		// Watch is served here (upstream answers 405): a stream of events, ended by timeoutSeconds.
+		if w := get(resource.path + "?watch=true&timeoutSeconds=1"); w.status != http.StatusOK ||
+			w.header.Get("Content-Type") != "application/json" || !strings.HasPrefix(string(w.body), `{"type":"ADDED","object":{"kind":"`+resource.kindName+`"`) {
+			t.Errorf("watch %s: %s", resource.path, w)
+		}
+		// Pods may be selected by spec.nodeName, nodes only by metadata.
+		unknownField, known := "spec.nodeName=node-1", `only "metadata.name", "metadata.namespace"`
+		if resource.kind == "pods" {
+			unknownField, known = "status.phase=Running", `only "metadata.name", "metadata.namespace", "spec.nodeName"`
+		}
+		field, _, _ := strings.Cut(unknownField, "=")
+		expectStatus(t, "unknown fieldSelector on "+resource.path, get(resource.path+"?fieldSelector="+url.QueryEscape(unknownField)),
+			failureStatus(400, "BadRequest", `"`+field+`" is not a known field selector: `+known, nil))
 		// The direct answer pins it on metrics-server, not the aggregator.
 		r := directGet(t, defaultInstance, resource.path+"?labelSelector="+url.QueryEscape("app in (filler"), admin)
 		var status statusJSON

@@ -13,6 +13,7 @@ mod parsed;
 mod query;
 mod response;
 mod self_metrics;
+mod watch;
 
 use std::sync::Arc;
 
@@ -24,6 +25,7 @@ use cluster_state::ClusterState;
 use generic_apiserver::HealthChecks;
 use metric_store::Store;
 use metrics_types::ApiVersion;
+use tokio_util::sync::CancellationToken;
 
 pub use health::add_checks;
 pub use self_metrics::ApiMetrics;
@@ -40,6 +42,8 @@ pub struct MetricsApi {
     pub health: Arc<HealthChecks>,
     /// Everything `/metrics` exposes.
     pub registry: prometheus::Registry,
+    /// Fires when the server shuts down: open watches end then.
+    pub shutdown: CancellationToken,
 }
 
 impl MetricsApi {

@@ -15,7 +15,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, header};
 use axum::response::Response;
 use cluster_state::{NodeInfo, PodInfo};
-use metric_store::{PodUsage, Usage as StoredUsage};
+use metric_store::{PodUsage, Snapshot, Usage as StoredUsage};
 use metrics_types::metrics::{
     ApiVersion, ContainerMetrics, GROUP, ListStream, NodeMetrics, ObjectMeta, PodMetrics, Usage,
 };
@@ -27,6 +27,7 @@ use crate::MetricsApi;
 use crate::parsed::Parsed;
 use crate::query::ListQuery;
 use crate::response;
+use crate::watch::{self, WatchEncoding, WatchRequest, Watched};
 use generic_apiserver::request_info::RequestInfo;
 
 /// How to write this request's answer.
@@ -83,10 +84,37 @@ impl Rendering {
                 let options = TableOptions {
                     version,
                     include_object: self.query.include_object,
+                    no_headers: false,
                 };
                 response::json(&Table::<T, _>::new(items, options), self.pretty)
             }
         }
+    }
+
+    /// Answers a `?watch=1` list with the event stream.
+    fn watch(self, api: MetricsApi, watched: Watched) -> Response {
+        let encoding = match self.output {
+            ObjectOutput::Json => WatchEncoding::Json,
+            ObjectOutput::Protobuf => WatchEncoding::Protobuf,
+            ObjectOutput::Table(version) => WatchEncoding::Table(TableOptions {
+                version,
+                include_object: self.query.include_object,
+                no_headers: false,
+            }),
+        };
+        let timeout = WatchRequest::timeout_from(self.query.timeout_seconds);
+        let bookmarks = self.query.allow_watch_bookmarks;
+        watch::serve(
+            api,
+            WatchRequest {
+                version: self.version,
+                encoding,
+                query: self.query,
+                watched,
+                timeout,
+                bookmarks,
+            },
+        )
     }
 
     fn single<T: ToProtobuf + Serialize>(&self, item: T) -> Response {
@@ -98,7 +126,7 @@ impl Rendering {
     }
 }
 
-fn now_nanos() -> i64 {
+pub(crate) fn now_nanos() -> i64 {
     metric_store::Timestamp::now().as_unix_nanos()
 }
 
@@ -116,7 +144,7 @@ fn timestamp(nanos: i64) -> Option<i64> {
     (nanos != 0).then_some(nanos)
 }
 
-fn node_metrics<'a>(
+pub(crate) fn node_metrics<'a>(
     version: ApiVersion,
     node: &'a NodeInfo,
     stored: &StoredUsage,
@@ -136,7 +164,7 @@ fn node_metrics<'a>(
     }
 }
 
-fn pod_metrics<'a>(
+pub(crate) fn pod_metrics<'a>(
     version: ApiVersion,
     namespace: &'a str,
     name: &'a str,
@@ -174,10 +202,7 @@ pub async fn list_nodes(
         Err(answer) => return *answer,
     };
     if rendering.query.watch {
-        return response::status(
-            Status::method_not_supported("metrics.k8s.io", "nodes", "watch"),
-            &headers,
-        );
+        return rendering.watch(api, Watched::Nodes);
     }
     let selector = api.node_selector.and(&rendering.query.label_selector);
     let fields = &rendering.query.field_selector;
@@ -219,33 +244,21 @@ pub async fn get_node(
     rendering.single(item)
 }
 
-/// `/pods` and `/namespaces/{namespace}/pods`: the parse says which (an empty namespace is
-/// all namespaces, as in authorization).
-pub async fn list_pods(
-    State(api): State<MetricsApi>,
-    Parsed(info): Parsed,
-    headers: HeaderMap,
-) -> Response {
-    let rendering = match Rendering::negotiate(&info, &headers, Field::POD) {
-        Ok(rendering) => rendering,
-        Err(answer) => return *answer,
-    };
-    if rendering.query.watch {
-        return response::status(
-            Status::method_not_supported("metrics.k8s.io", "pods", "watch"),
-            &headers,
-        );
-    }
-    let namespace = (!info.namespace.is_empty()).then_some(info.namespace.as_str());
-    let labels = &rendering.query.label_selector;
-    let fields = &rendering.query.field_selector;
-    let snapshot = api.store.snapshot();
-    let now = now_nanos();
-    let mut freshness = api.metrics.freshness_recorder(now);
-    // Only the selection runs under the pod cache's read lock. What it keeps borrows the store
-    // snapshot (names included), not the cache, plus the pod's labels (a shared `Arc`), so
-    // encoding and writing hold no lock and never delay the pod watch.
-    let selected: Vec<(PodInfo, PodUsage<'_>)> = api.cluster.with_pods(|index| {
+/// The Running pods that match `query` in `namespace` (all when `None`) and have metrics in
+/// `snapshot`, by namespace then name.
+///
+/// Only the selection runs under the pod cache's read lock. What it keeps borrows the store
+/// snapshot (names included), not the cache, plus the pod's labels (a shared `Arc`), so
+/// encoding and writing hold no lock and never delay the pod watch.
+pub(crate) fn select_pods<'s>(
+    api: &MetricsApi,
+    snapshot: &'s Snapshot,
+    namespace: Option<&str>,
+    query: &ListQuery,
+) -> Vec<(PodInfo, PodUsage<'s>)> {
+    let labels = &query.label_selector;
+    let fields = &query.field_selector;
+    api.cluster.with_pods(|index| {
         let namespaces: Box<dyn Iterator<Item = _>> = match namespace {
             Some(namespace) => Box::new(index.get_key_value(namespace).into_iter()),
             None => Box::new(index.iter()),
@@ -265,7 +278,29 @@ pub async fn list_pods(
                     .map(|stored| (pod.clone(), stored))
             })
             .collect()
-    });
+    })
+}
+
+/// `/pods` and `/namespaces/{namespace}/pods`: the parse says which (an empty namespace is
+/// all namespaces, as in authorization).
+pub async fn list_pods(
+    State(api): State<MetricsApi>,
+    Parsed(info): Parsed,
+    headers: HeaderMap,
+) -> Response {
+    let rendering = match Rendering::negotiate(&info, &headers, Field::POD) {
+        Ok(rendering) => rendering,
+        Err(answer) => return *answer,
+    };
+    let namespace = (!info.namespace.is_empty()).then_some(info.namespace.as_str());
+    if rendering.query.watch {
+        let namespace = namespace.map(str::to_owned);
+        return rendering.watch(api, Watched::Pods { namespace });
+    }
+    let snapshot = api.store.snapshot();
+    let now = now_nanos();
+    let mut freshness = api.metrics.freshness_recorder(now);
+    let selected = select_pods(&api, &snapshot, namespace, &rendering.query);
     let items = selected
         .iter()
         .map(|(pod, stored)| {

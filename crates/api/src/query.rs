@@ -21,6 +21,10 @@ pub struct ListQuery {
     pub watch: bool,
     pub pretty: Option<String>,
     pub include_object: IncludeObject,
+    /// `timeoutSeconds`: how long a watch lasts.
+    pub timeout_seconds: Option<i64>,
+    /// `allowWatchBookmarks=true`.
+    pub allow_watch_bookmarks: bool,
 }
 
 impl ListQuery {
@@ -68,6 +72,16 @@ impl ListQuery {
             watch: options.watch,
             pretty: options.pretty.clone(),
             include_object,
+            // Checked above: a present value parses.
+            timeout_seconds: options
+                .timeout_seconds
+                .as_deref()
+                .and_then(|value| value.parse().ok()),
+            // Go's strconv.ParseBool.
+            allow_watch_bookmarks: matches!(
+                options.allow_watch_bookmarks.as_deref(),
+                Some("1" | "t" | "T" | "true" | "TRUE" | "True")
+            ),
         })
     }
 }

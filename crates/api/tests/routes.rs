@@ -74,6 +74,8 @@ fn cluster(with_pods: bool) -> Arc<ClusterState> {
 
 struct Fixture {
     app: Router,
+    store: Arc<Store>,
+    shutdown: tokio_util::sync::CancellationToken,
     health: Arc<HealthChecks>,
     /// What the stand-in for the scrape loop's `metric-collection-timely` answers.
     collection_on_time: Arc<AtomicBool>,
@@ -103,16 +105,20 @@ fn app_with(scrapes: &[&str], node_selector: &str) -> Fixture {
         }),
     );
     let health = Arc::new(checks);
+    let shutdown = tokio_util::sync::CancellationToken::new();
     let api = MetricsApi {
         cluster,
-        store,
+        store: Arc::clone(&store),
         node_selector: Arc::new(LabelSelector::parse(node_selector).unwrap()),
         metrics: ApiMetrics::register(&registry).unwrap(),
         health: Arc::clone(&health),
         registry: registry.clone(),
+        shutdown: shutdown.clone(),
     };
     Fixture {
         app: api.router(),
+        store,
+        shutdown,
         health,
         collection_on_time,
         registry,
@@ -647,13 +653,20 @@ async fn repeated_query_parameters_are_served_with_their_first_value() {
     .await;
     assert_eq!(status, StatusCode::OK);
     assert!(names(&list).is_empty());
-    // Authorized as a watch (any value but 0/false), so never answered as a list.
+    // Authorized as a watch (any value but 0/false), so answered as a watch, never as a list.
     for query in ["watch=yes", "watch=1&watch=0", "watch=no"] {
-        let (status, _) = get_json(&f.app, &format!("{GV}/pods?{query}"), None).await;
-        assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED, "{query}");
+        let (status, _, mut stream) =
+            Stream::open(&f.app, &format!("{GV}/pods?{query}&timeoutSeconds=1"), None).await;
+        assert_eq!(status, StatusCode::OK, "{query}");
+        let events = stream.json_events().await;
+        assert!(
+            events.iter().all(|e| e["type"] == "ADDED"),
+            "{query}: {events:?}"
+        );
     }
-    let (status, _) = get_json(&f.app, &format!("{GV}/pods?watch=0&watch=1"), None).await;
+    let (status, list) = get_json(&f.app, &format!("{GV}/pods?watch=0&watch=1"), None).await;
     assert_eq!(status, StatusCode::OK);
+    assert_eq!(list["kind"], "PodMetricsList");
 }
 
 #[tokio::test]
@@ -717,15 +730,8 @@ async fn missing_objects_and_missing_metrics_are_told_apart() {
 }
 
 #[tokio::test]
-async fn watch_is_refused_and_other_methods_are_not_allowed() {
+async fn other_methods_are_not_allowed() {
     let f = app();
-    let (status, body) = get_json(&f.app, &format!("{GV}/nodes?watch=true"), None).await;
-    assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
-    assert_eq!(body, fixture_json("status-405-watch.json"));
-    let (status, body) = get_json(&f.app, &format!("{GV}/pods?watch=1"), None).await;
-    assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
-    assert_eq!(body["details"]["kind"], "pods");
-
     let request = Request::builder()
         .method("DELETE")
         .uri(format!("{GV}/nodes/worker-1"))
@@ -909,4 +915,318 @@ async fn pretty_printing_for_people() {
     );
     let (_, _, compact) = get(&f.app, GV, None).await;
     assert!(compact.starts_with("{\"kind\":\"APIResourceList\""));
+}
+
+/// The fixture's latest scrape, `seconds` later: every timestamp moved on and every CPU
+/// counter advanced by a tenth of a core-second, so the store computes a new window.
+fn later_scrape(seconds: i64) -> String {
+    fixture("kubelet-metrics-resource.txt")
+        .lines()
+        .map(|line| {
+            // Comments and series without a timestamp (start times, scrape_error) stay.
+            if line.starts_with('#') || line.split(' ').count() != 3 {
+                return line.to_owned();
+            }
+            let mut fields: Vec<String> = line.rsplitn(3, ' ').map(str::to_owned).collect();
+            // rsplitn: [timestamp, value, series]
+            let timestamp: i64 = fields[0].parse().unwrap();
+            fields[0] = (timestamp + seconds * 1000).to_string();
+            if fields[2].contains("cpu_usage_seconds_total") {
+                let value: f64 = fields[1].parse().unwrap();
+                fields[1] = (value + 0.1 * seconds as f64).to_string();
+            }
+            format!("{} {} {}", fields[2], fields[1], fields[0])
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Reads a streaming body chunk by chunk.
+struct Stream(Body);
+
+impl Stream {
+    async fn open(
+        app: &Router,
+        uri: &str,
+        accept: Option<&str>,
+    ) -> (StatusCode, http::HeaderMap, Stream) {
+        let mut request = Request::builder().uri(uri);
+        if let Some(accept) = accept {
+            request = request.header(header::ACCEPT, accept);
+        }
+        let response = app
+            .clone()
+            .oneshot(request.body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        let status = response.status();
+        let headers = response.headers().clone();
+        (status, headers, Stream(response.into_body()))
+    }
+
+    /// The next chunk, `None` at the end of the stream.
+    async fn next(&mut self) -> Option<Vec<u8>> {
+        use http_body_util::BodyExt;
+        let frame = tokio::time::timeout(Duration::from_secs(10), self.0.frame())
+            .await
+            .expect("a watch event within 10 s")?;
+        Some(frame.unwrap().into_data().unwrap().to_vec())
+    }
+
+    /// The next chunk as JSON events.
+    async fn json_events(&mut self) -> Vec<Value> {
+        let chunk = self.next().await.expect("a chunk");
+        String::from_utf8(chunk)
+            .unwrap()
+            .lines()
+            .map(|line| serde_json::from_str(line).unwrap())
+            .collect()
+    }
+}
+
+fn event_summary(events: &[Value]) -> Vec<(String, String)> {
+    events
+        .iter()
+        .map(|e| {
+            let object = &e["object"];
+            let name = if object["kind"] == "Table" {
+                object["rows"][0]["cells"][0]
+                    .as_str()
+                    .unwrap_or("")
+                    .to_owned()
+            } else {
+                let namespace = object["metadata"]["namespace"].as_str().unwrap_or("");
+                let name = object["metadata"]["name"].as_str().unwrap_or("");
+                if namespace.is_empty() {
+                    name.to_owned()
+                } else {
+                    format!("{namespace}/{name}")
+                }
+            };
+            (e["type"].as_str().unwrap().to_owned(), name)
+        })
+        .collect()
+}
+
+/// A watch sends what is served now as ADDED, then per stored cycle MODIFIED for new samples
+/// and DELETED for what is no longer served; selectors apply as in a list.
+#[tokio::test]
+async fn watch_follows_the_store_cycle_by_cycle() {
+    let f = app();
+    for version in ["v1", "v1beta1"] {
+        let (status, headers, mut nodes) = Stream::open(
+            &f.app,
+            &format!("/apis/metrics.k8s.io/{version}/nodes?watch=1"),
+            None,
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(headers[header::CONTENT_TYPE], "application/json");
+        let events = nodes.json_events().await;
+        assert_eq!(
+            event_summary(&events),
+            [("ADDED".into(), "worker-1".into())]
+        );
+        assert_eq!(
+            events[0]["object"]["apiVersion"],
+            format!("metrics.k8s.io/{version}")
+        );
+        assert_eq!(events[0]["object"]["kind"], "NodeMetrics");
+        assert!(events[0]["object"]["usage"]["cpu"].is_string());
+        drop(nodes);
+    }
+
+    let (_, _, mut nodes) = Stream::open(&f.app, &format!("{GV}/nodes?watch=true"), None).await;
+    let (_, _, mut web) = Stream::open(
+        &f.app,
+        &format!("{GV}/namespaces/default/pods?watch=1&labelSelector=app%3Dweb"),
+        None,
+    )
+    .await;
+    let (_, _, mut on_node) = Stream::open(
+        &f.app,
+        "/apis/metrics.k8s.io/v1/pods?watch=1&fieldSelector=spec.nodeName%3Dworker-1",
+        None,
+    )
+    .await;
+    assert_eq!(
+        event_summary(&nodes.json_events().await),
+        [("ADDED".into(), "worker-1".into())]
+    );
+    assert_eq!(
+        event_summary(&web.json_events().await),
+        [("ADDED".into(), "default/web-6d4cf56db6-8fkq2".into())]
+    );
+    assert_eq!(on_node.json_events().await.len(), 4);
+
+    // A new cycle with new samples: MODIFIED, once per object.
+    f.store.store(batch(&later_scrape(15)));
+    let modified = nodes.json_events().await;
+    assert_eq!(
+        event_summary(&modified),
+        [("MODIFIED".into(), "worker-1".into())]
+    );
+    assert_eq!(modified[0]["object"]["window"], "15s");
+    assert_eq!(
+        event_summary(&web.json_events().await),
+        [("MODIFIED".into(), "default/web-6d4cf56db6-8fkq2".into())]
+    );
+    let all = on_node.json_events().await;
+    assert!(all.iter().all(|e| e["type"] == "MODIFIED"), "{all:?}");
+    assert_eq!(all.len(), 4);
+
+    // A cycle without the node or its pods: DELETED, with the objects as last served.
+    f.store.store(MetricsBatch::default());
+    let deleted = nodes.json_events().await;
+    assert_eq!(
+        event_summary(&deleted),
+        [("DELETED".into(), "worker-1".into())]
+    );
+    assert_eq!(deleted[0]["object"]["window"], "15s");
+    assert_eq!(
+        event_summary(&web.json_events().await),
+        [("DELETED".into(), "default/web-6d4cf56db6-8fkq2".into())]
+    );
+    assert_eq!(on_node.json_events().await.len(), 4);
+}
+
+#[tokio::test]
+async fn watch_in_protobuf_sends_length_prefixed_events() {
+    use apimachinery::protobuf::{WatchEvent, open_envelope};
+    use metrics_types::protobuf::NodeMetrics;
+    use prost::Message;
+
+    let f = app();
+    let (status, headers, mut stream) = Stream::open(
+        &f.app,
+        "/apis/metrics.k8s.io/v1/nodes?watch=1&allowWatchBookmarks=true",
+        Some(PROTOBUF_ONLY),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        headers[header::CONTENT_TYPE],
+        "application/vnd.kubernetes.protobuf;stream=watch"
+    );
+    let frames = |chunk: Vec<u8>| {
+        let mut events = Vec::new();
+        let mut rest = chunk.as_slice();
+        while !rest.is_empty() {
+            let length = u32::from_be_bytes(rest[..4].try_into().unwrap()) as usize;
+            events.push(WatchEvent::decode(&rest[4..4 + length]).unwrap());
+            rest = &rest[4 + length..];
+        }
+        events
+    };
+    let events = frames(stream.next().await.unwrap());
+    assert_eq!(events.len(), 2, "ADDED, then a bookmark");
+    assert_eq!(events[0].r#type, "ADDED");
+    let (meta, raw) = open_envelope(&events[0].object.as_ref().unwrap().raw).unwrap();
+    assert_eq!(
+        (meta.api_version.as_str(), meta.kind.as_str()),
+        ("metrics.k8s.io/v1", "NodeMetrics")
+    );
+    let node = NodeMetrics::decode(raw.as_slice()).unwrap();
+    assert_eq!(node.metadata.unwrap().name, "worker-1");
+    assert_eq!(events[1].r#type, "BOOKMARK");
+    let (_, raw) = open_envelope(&events[1].object.as_ref().unwrap().raw).unwrap();
+    let bookmark = NodeMetrics::decode(raw.as_slice()).unwrap();
+    assert_eq!(
+        bookmark.metadata.unwrap().resource_version,
+        "2",
+        "two cycles stored"
+    );
+
+    f.store.store(batch(&later_scrape(15)));
+    let events = frames(stream.next().await.unwrap());
+    assert_eq!(
+        events.iter().map(|e| e.r#type.as_str()).collect::<Vec<_>>(),
+        ["MODIFIED", "BOOKMARK"]
+    );
+}
+
+/// `kubectl get -w` asks for Tables: one row per event, column definitions in the first only.
+#[tokio::test]
+async fn watch_as_table_sends_headers_once() {
+    let f = app();
+    let accept = "application/json;as=Table;v=v1;g=meta.k8s.io,application/json";
+    let (_, _, mut stream) = Stream::open(
+        &f.app,
+        &format!("{GV}/namespaces/default/pods?watch=1"),
+        Some(accept),
+    )
+    .await;
+    let events = stream.json_events().await;
+    assert_eq!(
+        event_summary(&events),
+        [
+            ("ADDED".into(), "redis-0".into()),
+            ("ADDED".into(), "web-6d4cf56db6-8fkq2".into())
+        ]
+    );
+    assert_eq!(events[0]["object"]["kind"], "Table");
+    assert_eq!(events[0]["object"]["columnDefinitions"][0]["name"], "Name");
+    assert!(events[1]["object"]["columnDefinitions"].is_null());
+    assert_eq!(events[1]["object"]["rows"].as_array().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn watch_ends_at_its_timeout_and_validates_like_a_list() {
+    let f = app();
+    let (_, _, mut stream) = Stream::open(
+        &f.app,
+        &format!("{GV}/nodes?watch=1&timeoutSeconds=1"),
+        None,
+    )
+    .await;
+    assert_eq!(stream.json_events().await.len(), 1);
+    assert_eq!(
+        stream.next().await,
+        None,
+        "the stream ends after timeoutSeconds"
+    );
+
+    let (status, body) = get_json(
+        &f.app,
+        &format!("{GV}/pods?watch=1&labelSelector=a+in+%28"),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(body["reason"], "BadRequest");
+    let (status, _) = get_json(
+        &f.app,
+        &format!("{GV}/nodes?watch=1&timeoutSeconds=x"),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+}
+
+/// A client that stops reading is disconnected once it is three cycles behind; what it was
+/// sent stays readable, and nothing more is buffered for it.
+#[tokio::test]
+async fn a_watcher_that_stops_reading_is_dropped_not_buffered() {
+    let f = app();
+    let (_, _, mut stream) = Stream::open(&f.app, &format!("{GV}/nodes?watch=1"), None).await;
+    // The client reads nothing while cycles go by (each with new samples, so each has events).
+    for cycle in 1..=6 {
+        f.store.store(batch(&later_scrape(15 * cycle)));
+        // Let the watch task take this cycle before the next one is stored.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let mut chunks = 0;
+    while stream.next().await.is_some() {
+        chunks += 1;
+    }
+    assert_eq!(chunks, 3, "the buffered cycles, then the end");
+}
+
+#[tokio::test]
+async fn watches_end_when_the_server_shuts_down() {
+    let f = app();
+    let (_, _, mut stream) = Stream::open(&f.app, &format!("{GV}/pods?watch=1"), None).await;
+    assert_eq!(stream.json_events().await.len(), 4);
+    f.shutdown.cancel();
+    assert_eq!(stream.next().await, None);
 }

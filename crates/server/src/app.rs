@@ -136,6 +136,7 @@ pub async fn run(options: Options) -> Result<()> {
         metrics: ApiMetrics::register(&registry).context("registering API metrics")?,
         health,
         registry: registry.clone(),
+        shutdown: cancel.clone(),
     };
     let security = DelegatedSecurity::start(
         &options.authentication.to_config(),

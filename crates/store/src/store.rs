@@ -20,6 +20,8 @@ pub struct Store {
     /// Serialises writers: two concurrent cycles would both build on the same snapshot and one
     /// would silently lose the other's history. Readers never take it.
     writer: Mutex<()>,
+    /// The number of cycles stored, for whoever waits for the next one (watches).
+    generation: tokio::sync::watch::Sender<u64>,
 }
 
 impl fmt::Debug for Store {
@@ -40,6 +42,7 @@ impl Store {
             metric_resolution,
             current: ArcSwap::from_pointee(Snapshot::default()),
             writer: Mutex::new(()),
+            generation: tokio::sync::watch::Sender::new(0),
         }
     }
 
@@ -53,6 +56,7 @@ impl Store {
         let previous = self.current.load_full();
         let advanced = self.rules.advance(&previous, batch);
         self.current.store(Arc::new(advanced.snapshot));
+        self.generation.send_modify(|generation| *generation += 1);
         // Dropped here rather than while readers wait: freeing a large snapshot takes a moment.
         drop(previous);
         log_cycle(&advanced.summary, advanced.first_usage_error.as_ref());
@@ -62,6 +66,12 @@ impl Store {
     /// The current cycle's state. Holding it keeps that cycle alive, not the store locked.
     pub fn snapshot(&self) -> Arc<Snapshot> {
         self.current.load_full()
+    }
+
+    /// A receiver that wakes when a cycle is stored; its value counts the cycles stored so far
+    /// (watches send it as their `resourceVersion`).
+    pub fn subscribe(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.generation.subscribe()
     }
 }
 

@@ -100,6 +100,7 @@ fn pod_table_json(bencher: Bencher, pods: usize) {
     let options = TableOptions {
         version: TableVersion::V1,
         include_object: IncludeObject::Metadata,
+        no_headers: false,
     };
     bencher.bench_local(|| {
         let mut out = Vec::with_capacity(pods * 400);

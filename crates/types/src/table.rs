@@ -62,6 +62,9 @@ pub struct TableOptions {
     pub version: TableVersion,
     /// What each row's `object` holds.
     pub include_object: IncludeObject,
+    /// Leave `columnDefinitions` out (`null`): the Go apiserver sends them only with the first
+    /// event of a watch.
+    pub no_headers: bool,
 }
 
 /// A Table of `T` (`NodeMetrics` or `PodMetrics`) over `items`, built while serialising.
@@ -170,7 +173,11 @@ where
             out.serialize_field("rows", &None::<()>)?;
         } else {
             let names = resource_columns.as_deref().unwrap_or(&[]);
-            out.serialize_field("columnDefinitions", &columns(names))?;
+            if options.no_headers {
+                out.serialize_field("columnDefinitions", &None::<()>)?;
+            } else {
+                out.serialize_field("columnDefinitions", &columns(names))?;
+            }
             out.serialize_field("rows", &rows)?;
         }
         out.end()
@@ -280,6 +287,7 @@ mod tests {
         TableOptions {
             version: TableVersion::V1,
             include_object: IncludeObject::Metadata,
+            no_headers: false,
         }
     }
 
@@ -352,6 +360,7 @@ mod tests {
             TableOptions {
                 version: TableVersion::V1Beta1,
                 include_object: IncludeObject::Object,
+                no_headers: false,
             },
         ));
         assert_eq!(object["apiVersion"], "meta.k8s.io/v1beta1");
@@ -368,6 +377,7 @@ mod tests {
             TableOptions {
                 version: TableVersion::V1,
                 include_object: IncludeObject::None,
+                no_headers: false,
             },
         ));
         assert_eq!(none["rows"][0]["object"], Value::Null);
@@ -377,6 +387,7 @@ mod tests {
             TableOptions {
                 version: TableVersion::V1Beta1,
                 include_object: IncludeObject::Metadata,
+                no_headers: false,
             },
         ));
         assert_eq!(
