@@ -131,12 +131,13 @@ pub(crate) fn now_nanos() -> i64 {
 }
 
 fn usage(stored: &StoredUsage) -> Usage {
-    // Upstream serves CPU and memory only; swap stays out so lists, Tables and kubectl output
-    // are the same as theirs.
+    // Swap is served when the kubelet reports it (kubelets ≥ 1.28 on Linux; 0 when swap is
+    // off), absent otherwise: `kubectl top --show-swap` reads it. CPU and memory are exactly
+    // upstream's.
     Usage {
         cpu_nanocores: stored.cpu_nanocores,
         memory_bytes: stored.memory_bytes,
-        swap_bytes: None,
+        swap_bytes: stored.swap_bytes,
     }
 }
 

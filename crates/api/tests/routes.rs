@@ -167,6 +167,25 @@ async fn get_json(app: &Router, uri: &str, accept: Option<&str>) -> (StatusCode,
     (status, serde_json::from_str(&body).unwrap())
 }
 
+/// Upstream's documents plus the swap the fixture kubelet reports (0 for the node and every
+/// container): this server serves `usage.swap` where a kubelet reports it.
+fn with_reported_swap(mut value: Value) -> Value {
+    fn walk(value: &mut Value) {
+        match value {
+            Value::Object(map) => {
+                if let Some(Value::Object(usage)) = map.get_mut("usage") {
+                    usage.insert("swap".into(), Value::from("0"));
+                }
+                map.values_mut().for_each(walk);
+            }
+            Value::Array(items) => items.iter_mut().for_each(walk),
+            _ => {}
+        }
+    }
+    walk(&mut value);
+    value
+}
+
 /// `creationTimestamp` is the request time; container order carries no meaning upstream.
 fn normalise(mut value: Value) -> Value {
     fn walk(value: &mut Value) {
@@ -195,14 +214,18 @@ async fn node_list_and_get_match_upstream() {
     assert_eq!(status, StatusCode::OK);
     assert_eq!(
         normalise(list.clone()),
-        normalise(fixture_json("metrics-nodemetricslist.json"))
+        normalise(with_reported_swap(fixture_json(
+            "metrics-nodemetricslist.json"
+        )))
     );
     assert!(list["items"][0]["metadata"]["creationTimestamp"].is_string());
     let (status, node) = get_json(&f.app, &format!("{GV}/nodes/worker-1"), None).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(
         normalise(node),
-        normalise(fixture_json("metrics-nodemetrics-get.json"))
+        normalise(with_reported_swap(fixture_json(
+            "metrics-nodemetrics-get.json"
+        )))
     );
 }
 
@@ -214,7 +237,9 @@ async fn pod_lists_and_get_match_upstream() {
     assert_eq!(status, StatusCode::OK);
     assert_eq!(
         normalise(all),
-        normalise(fixture_json("metrics-podmetricslist.json"))
+        normalise(with_reported_swap(fixture_json(
+            "metrics-podmetricslist.json"
+        )))
     );
     let (_, one) = get_json(
         &f.app,
@@ -224,7 +249,9 @@ async fn pod_lists_and_get_match_upstream() {
     .await;
     assert_eq!(
         normalise(one),
-        normalise(fixture_json("metrics-podmetrics-get.json"))
+        normalise(with_reported_swap(fixture_json(
+            "metrics-podmetrics-get.json"
+        )))
     );
 
     let (_, default) = get_json(&f.app, &format!("{GV}/namespaces/default/pods"), None).await;
@@ -595,7 +622,7 @@ async fn v1_serves_the_same_objects_as_v1beta1() {
     ] {
         let (status, v1) = get_json(&f.app, &format!("/apis/metrics.k8s.io/v1{path}"), None).await;
         assert_eq!(status, StatusCode::OK, "{path}");
-        let expected = fixture_json(expected);
+        let expected = with_reported_swap(fixture_json(expected));
         assert!(expected.to_string().contains("metrics.k8s.io/v1beta1"));
         assert_eq!(normalise(v1), normalise(as_v1(expected)), "{path}");
     }

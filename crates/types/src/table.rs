@@ -10,6 +10,10 @@
 //! One upstream quirk is kept: while the items seen so far have no usage at
 //! all (a pod without containers), the columns are only `Name` and `Window`,
 //! those rows have two cells, and the next item with usage sets the columns.
+//!
+//! Swap, which this server adds to `usage` where kubelets report it, is not a
+//! column: the table `kubectl get` prints stays upstream's (`kubectl top
+//! --show-swap` is where people read swap).
 
 use std::borrow::Borrow;
 use std::cell::Cell;
@@ -24,6 +28,9 @@ use apimachinery::duration::format_go_duration;
 use apimachinery::gojson::EmptyObject;
 use apimachinery::goquote;
 use apimachinery::negotiate::TableVersion;
+
+/// The resources that get a column: upstream's usage keys.
+const TABLE_RESOURCES: [&str; 2] = ["cpu", "memory"];
 
 /// The `includeObject` query parameter.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
@@ -141,7 +148,8 @@ where
         let mut resource_columns: Option<Vec<&'static str>> = None;
         let mut rows = Vec::new();
         for item in items {
-            let totals = item.borrow().usage_totals();
+            let mut totals = item.borrow().usage_totals();
+            totals.retain(|(name, _)| TABLE_RESOURCES.contains(name));
             if resource_columns.is_none() && !totals.is_empty() {
                 resource_columns = Some(totals.iter().map(|(name, _)| *name).collect());
             }
@@ -398,12 +406,16 @@ mod tests {
     }
 
     #[test]
-    fn columns_come_from_the_first_item() {
-        // The first node has swap, the second does not: the second gets "0".
+    fn columns_are_upstreams_whatever_swap_is_served() {
+        // Swap is part of the objects (see `include_object`), not a column: `kubectl get`
+        // prints what it prints with the Go original.
         let nodes = [node("a", Some(2048)), node("b", None)];
         let table = render(&Table::<NodeMetrics<'_>, _>::new(
             nodes.iter(),
-            default_options(),
+            TableOptions {
+                include_object: IncludeObject::Object,
+                ..default_options()
+            },
         ));
         let names: Vec<&str> = table["columnDefinitions"]
             .as_array()
@@ -411,15 +423,10 @@ mod tests {
             .iter()
             .map(|c| c["name"].as_str().unwrap())
             .collect();
-        assert_eq!(names, ["Name", "cpu", "memory", "swap", "Window"]);
-        assert_eq!(
-            table["rows"][0]["cells"],
-            json!(["a", "5m", "1Ki", "2Ki", "1µs"])
-        );
-        assert_eq!(
-            table["rows"][1]["cells"],
-            json!(["b", "5m", "1Ki", "0", "1µs"])
-        );
+        assert_eq!(names, ["Name", "cpu", "memory", "Window"]);
+        assert_eq!(table["rows"][0]["cells"], json!(["a", "5m", "1Ki", "1µs"]));
+        assert_eq!(table["rows"][1]["cells"], json!(["b", "5m", "1Ki", "1µs"]));
+        assert_eq!(table["rows"][0]["object"]["usage"]["swap"], "2Ki");
     }
 
     #[test]
