@@ -2,8 +2,10 @@ package tests
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -150,17 +152,65 @@ func TestKubeletWithAWrongCertificateIsNotScraped(t *testing.T) {
 		}
 		return true, ""
 	})
-	expectStatus(t, "GET the node", directGet(t, instance, metricsAPI+"/nodes/"+bad, admin),
-		failureStatus(404, "NotFound", fmt.Sprintf(`nodemetrics.metrics.k8s.io %q not found`, bad),
-			map[string]any{"name": bad, "group": "metrics.k8s.io", "kind": "nodemetrics"}))
+	// The 404 is upstream's Status, its message saying why: the last failure and how long ago.
+	r := directGet(t, instance, metricsAPI+"/nodes/"+bad, admin)
+	var missing statusJSON
+	if err := json.Unmarshal(r.body, &missing); err != nil || r.status != 404 || missing.Reason != "NotFound" ||
+		!strings.HasPrefix(missing.Message, fmt.Sprintf(`nodemetrics.metrics.k8s.io %q not found: the last scrape of node %q, `, bad, bad)) ||
+		!strings.Contains(missing.Message, "x509: certificate signed by unknown authority") ||
+		!reflect.DeepEqual(missing.Details, map[string]any{"name": bad, "group": "metrics.k8s.io", "kind": "nodemetrics"}) {
+		t.Errorf("GET the node: %s", r)
+	}
+	// Where users look: a Warning event on the Node, naming the cause; a per-reason gauge.
+	eventually(t, 2*defaultResolution, "a FailedScrape event on "+bad, func() (bool, string) {
+		notes := nodeEventNotes(t, bad, "FailedScrape")
+		for _, note := range notes {
+			if strings.HasPrefix(note, "tls_unknown_authority: ") && strings.Contains(note, "x509: certificate signed by unknown authority") {
+				return true, ""
+			}
+		}
+		return false, fmt.Sprint("FailedScrape notes: ", notes)
+	})
+	if describe := kubectl(t, "describe", "node", bad); !strings.Contains(describe, "FailedScrape") {
+		t.Errorf("kubectl describe node %s shows no FailedScrape event:\n%s", bad, describe)
+	}
+	families, _ := selfMetrics(t, instance)
+	if n := gaugeByLabel(families, "kubelet_scrape_failing_nodes", "reason")["tls_unknown_authority"]; n != 1 {
+		t.Errorf("kubelet_scrape_failing_nodes{reason=\"tls_unknown_authority\"} = %v, want 1", n)
+	}
+	if last := gaugeByLabel(families, "kubelet_last_successful_scrape_timestamp_seconds", "node"); last["node-1"] == 0 || last[bad] != 0 {
+		t.Errorf("kubelet_last_successful_scrape_timestamp_seconds = %v: want node-1 set, %s never", last, bad)
+	}
 	if err := control.ClearFaults(ctx, bad); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 3*defaultResolution, bad+" served once its certificate is right", func() (bool, string) {
+	eventually(t, 3*defaultResolution, bad+" served once its certificate is right, with a Normal event", func() (bool, string) {
 		var list nodeMetricsListJSON
 		mustJSON(t, "nodes", directGet(t, instance, metricsAPI+"/nodes", admin), &list)
-		return len(list.Items) == testNodes, fmt.Sprint("nodes listed: ", list.names())
+		if len(list.Items) != testNodes {
+			return false, fmt.Sprint("nodes listed: ", list.names())
+		}
+		if notes := nodeEventNotes(t, bad, "ScrapeRecovered"); len(notes) == 0 {
+			return false, "no ScrapeRecovered event on " + bad
+		}
+		return true, ""
 	})
+}
+
+// nodeEventNotes lists the notes of metrics-server's events with reason on a node.
+func nodeEventNotes(t *testing.T, node, reason string) []string {
+	t.Helper()
+	// Core v1 events: what `kubectl describe` and `kubectl get events` read (the note is the
+	// message there, the reporting controller the reporting component).
+	out := kubectl(t, "get", "events", "-A", "--field-selector", "involvedObject.name="+node+",reason="+reason,
+		"-o", `jsonpath={range .items[?(@.reportingComponent=="metrics-server")]}{.message}{"\n"}{end}`)
+	var notes []string
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+		if line != "" {
+			notes = append(notes, line)
+		}
+	}
+	return notes
 }
 
 // waitAllNodesServed waits until every node is in the node list again.

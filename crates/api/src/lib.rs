@@ -44,6 +44,25 @@ pub struct MetricsApi {
     pub registry: prometheus::Registry,
     /// Fires when the server shuts down: open watches end then.
     pub shutdown: CancellationToken,
+    /// Why a node has no metrics, for the 404 of its NodeMetrics.
+    pub diagnosis: Arc<dyn NodeDiagnosis>,
+}
+
+/// Says why a node has no metrics (its scrapes fail), so a `GET` of its NodeMetrics can tell
+/// the user where they already look. The binary answers from the scraper's per-node health.
+pub trait NodeDiagnosis: std::fmt::Debug + Send + Sync {
+    /// A sentence on why `node` has no metrics, or `None` when nothing is known.
+    fn why_no_metrics(&self, node: &str) -> Option<String>;
+}
+
+/// Knows nothing (tests and tools without a scraper).
+#[derive(Debug, Default)]
+pub struct NoDiagnosis;
+
+impl NodeDiagnosis for NoDiagnosis {
+    fn why_no_metrics(&self, _node: &str) -> Option<String> {
+        None
+    }
 }
 
 impl MetricsApi {

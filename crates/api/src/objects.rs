@@ -237,7 +237,11 @@ pub async fn get_node(
         return response::status(Status::not_found("", "node", &name), &headers);
     };
     let Some(stored) = api.store.snapshot().node(&name) else {
-        return response::status(Status::not_found(GROUP, "nodemetrics", &name), &headers);
+        let mut missing = Status::not_found(GROUP, "nodemetrics", &name);
+        if let Some(why) = api.diagnosis.why_no_metrics(&name) {
+            missing.message = format!("{}: {why}", missing.message);
+        }
+        return response::status(missing, &headers);
     };
     let now = now_nanos();
     let item = node_metrics(rendering.version, &node, &stored, now);

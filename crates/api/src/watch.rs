@@ -255,6 +255,7 @@ impl WatchState {
             let node = api.cluster.node(&name).unwrap_or_else(|| {
                 Arc::new(NodeInfo {
                     name: name.clone(),
+                    uid: None,
                     labels: Default::default(),
                     addresses: Vec::new(),
                     kubelet_port: None,

@@ -114,6 +114,7 @@ fn app_with(scrapes: &[&str], node_selector: &str) -> Fixture {
         health: Arc::clone(&health),
         registry: registry.clone(),
         shutdown: shutdown.clone(),
+        diagnosis: Arc::new(metrics_api::NoDiagnosis),
     };
     Fixture {
         app: api.router(),

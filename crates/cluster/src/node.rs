@@ -22,6 +22,8 @@ pub struct NodeAddress {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct NodeInfo {
     pub name: String,
+    /// `metadata.uid`: events about the node name it, so `kubectl describe node` finds them.
+    pub uid: Option<String>,
     pub labels: Labels,
     /// In the order the Node status lists them; address selection takes the first of each type.
     pub addresses: Vec<NodeAddress>,
@@ -70,6 +72,7 @@ impl NodeInfo {
                     .any(|c| c.type_ == "Ready" && c.status == "True")
             });
         Some(NodeInfo {
+            uid: node.metadata.uid.clone(),
             name,
             labels,
             addresses,

@@ -15,6 +15,7 @@ mod config;
 mod cycle;
 pub mod decode;
 mod error;
+mod health;
 mod metrics;
 
 pub use address::{
@@ -28,4 +29,5 @@ pub use config::{
 };
 pub use cycle::{AdmitAll, CycleReport, NodeOutcome, NodeStats, PodAdmission, Scraper};
 pub use error::{ClientBuildError, ScrapeError, TlsProblem};
+pub use health::{Failure, NodeHealth, ScrapeHealth, Transition};
 pub use metrics::ScraperMetrics;

@@ -7,14 +7,15 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use cluster_state::{ClusterState, WatchMetrics};
 use generic_apiserver::{DelegatedSecurity, GenericFilters, HealthChecks, SecureServer};
-use kubelet_scraper::{PodAdmission, Scraper, ScraperMetrics};
-use metric_store::{PodRef, Store};
-use metrics_api::{ApiMetrics, MetricsApi};
+use kubelet_scraper::{PodAdmission, ScrapeHealth, Scraper, ScraperMetrics};
+use metric_store::{PodRef, Store, Timestamp};
+use metrics_api::{ApiMetrics, MetricsApi, NodeDiagnosis};
 use tokio_util::sync::CancellationToken;
 
 use crate::flags::Options;
 use crate::kube_config;
 use crate::manager::{Manager, ManagerMetrics};
+use crate::node_events::NodeEvents;
 use crate::timeliness::CollectionTimeliness;
 
 /// With `--kubelet-keep-connections`, kubelet connections idle longer than this are closed;
@@ -67,6 +68,16 @@ fn handle_signals(health: Arc<HealthChecks>, delay: Duration, cancel: Cancellati
     });
 }
 
+/// The API's view of the scraper's per-node health.
+#[derive(Debug)]
+struct ScrapeDiagnosis(Arc<ScrapeHealth>);
+
+impl NodeDiagnosis for ScrapeDiagnosis {
+    fn why_no_metrics(&self, node: &str) -> Option<String> {
+        self.0.explain(node, Timestamp::now())
+    }
+}
+
 pub async fn run(options: Options) -> Result<()> {
     generic_apiserver::install_default_crypto_provider();
     let cancel = CancellationToken::new();
@@ -99,7 +110,7 @@ pub async fn run(options: Options) -> Result<()> {
     let registry = prometheus::Registry::new();
     let node_selector = options.kubelet.node_selector.clone();
     let cluster = ClusterState::watch(
-        client,
+        client.clone(),
         cancel.clone(),
         WatchMetrics::register(&registry).context("registering cluster watch metrics")?,
     );
@@ -119,11 +130,17 @@ pub async fn run(options: Options) -> Result<()> {
     let scraper = Scraper::new(kubelet, scraper_metrics)
         .context("unable to build the kubelet client")?
         .with_pod_admission(Arc::new(BoundPods(Arc::clone(&cluster))));
+    let scrape_health = Arc::new(ScrapeHealth::default());
+    let node_events = options
+        .node_scrape_events
+        .then(|| NodeEvents::start(client.clone(), Arc::clone(&cluster), cancel.clone()));
     let manager = Manager {
         scraper,
         store: Arc::clone(&store),
         cluster: Arc::clone(&cluster),
         timeliness,
+        scrape_health: Arc::clone(&scrape_health),
+        node_events,
         node_selector: node_selector.clone(),
         resolution,
         metrics: ManagerMetrics::register(&registry, resolution)
@@ -137,6 +154,7 @@ pub async fn run(options: Options) -> Result<()> {
         health,
         registry: registry.clone(),
         shutdown: cancel.clone(),
+        diagnosis: Arc::new(ScrapeDiagnosis(scrape_health)),
     };
     let security = DelegatedSecurity::start(
         &options.authentication.to_config(),

@@ -8,6 +8,7 @@ mod flags;
 mod kube_config;
 mod logging;
 mod manager;
+mod node_events;
 mod timeliness;
 
 use std::process::ExitCode;

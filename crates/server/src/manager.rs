@@ -11,19 +11,23 @@ use std::time::Duration;
 
 use apimachinery::selector::LabelSelector;
 use cluster_state::{ClusterState, NodeInfo};
-use kubelet_scraper::{NodeAddress, NodeTarget, Scraper};
-use metric_store::Store;
-use prometheus::{Histogram, HistogramOpts, IntGaugeVec, Opts, Registry};
+use kubelet_scraper::{NodeAddress, NodeTarget, ScrapeHealth, Scraper};
+use metric_store::{Store, Timestamp};
+use prometheus::{GaugeVec, Histogram, HistogramOpts, IntGaugeVec, Opts, Registry};
 use tokio::time::{Instant, MissedTickBehavior};
 use tokio_util::sync::CancellationToken;
 
+use crate::node_events::NodeEvents;
 use crate::timeliness::CollectionTimeliness;
 
-/// `metrics_server_manager_tick_duration_seconds` and `metrics_server_storage_points`.
+/// `metrics_server_manager_tick_duration_seconds` and `metrics_server_storage_points` (as
+/// upstream), and ours: each node's last successful scrape and the failing nodes by reason.
 #[derive(Clone, Debug)]
 pub struct ManagerMetrics {
     tick_duration: Histogram,
     storage_points: IntGaugeVec,
+    last_successful_scrape: GaugeVec,
+    failing_nodes: IntGaugeVec,
 }
 
 impl ManagerMetrics {
@@ -45,11 +49,29 @@ impl ManagerMetrics {
             ),
             &["type"],
         )?;
+        let last_successful_scrape = GaugeVec::new(
+            Opts::new(
+                "kubelet_last_successful_scrape_timestamp_seconds",
+                "When each node's kubelet was last scraped successfully (Unix seconds); absent for a node never scraped successfully since start.",
+            ),
+            &["node"],
+        )?;
+        let failing_nodes = IntGaugeVec::new(
+            Opts::new(
+                "kubelet_scrape_failing_nodes",
+                "Nodes whose last scrape failed, by the reason of kubelet_scrape_failures_total.",
+            ),
+            &["reason"],
+        )?;
         registry.register(Box::new(tick_duration.clone()))?;
         registry.register(Box::new(storage_points.clone()))?;
+        registry.register(Box::new(last_successful_scrape.clone()))?;
+        registry.register(Box::new(failing_nodes.clone()))?;
         Ok(ManagerMetrics {
             tick_duration,
             storage_points,
+            last_successful_scrape,
+            failing_nodes,
         })
     }
 }
@@ -75,6 +97,10 @@ pub struct Manager {
     pub store: Arc<Store>,
     pub cluster: Arc<ClusterState>,
     pub timeliness: Arc<CollectionTimeliness>,
+    /// Each node's scrape health, for events, the API's 404s and self-metrics.
+    pub scrape_health: Arc<ScrapeHealth>,
+    /// Where scrape transitions become Node events (`--node-scrape-events`).
+    pub node_events: Option<NodeEvents>,
     pub node_selector: LabelSelector,
     pub resolution: Duration,
     pub metrics: ManagerMetrics,
@@ -118,6 +144,13 @@ impl Manager {
         let report = self.scraper.scrape_all(targets, deadline).await;
         let failed = report.outcomes.iter().filter(|o| o.result.is_err()).count();
         let summary = self.store.store(report.batch);
+        let transitions = self
+            .scrape_health
+            .record(&report.outcomes, Timestamp::now());
+        self.publish_scrape_health();
+        if let Some(events) = &self.node_events {
+            events.tell(transitions);
+        }
 
         let points = &self.metrics.storage_points;
         points
@@ -149,6 +182,27 @@ impl Manager {
         drop(report.outcomes);
         crate::allocator::release_free_memory();
         serving
+    }
+}
+
+impl Manager {
+    /// The per-node self-metrics, rebuilt from the health so nodes that left disappear.
+    fn publish_scrape_health(&self) {
+        let last = &self.metrics.last_successful_scrape;
+        last.reset();
+        for (node, success) in self.scrape_health.last_successes() {
+            if let Some(at) = success {
+                last.with_label_values(&[&node])
+                    .set(at.as_unix_nanos() as f64 / 1e9);
+            }
+        }
+        let failing = &self.metrics.failing_nodes;
+        failing.reset();
+        for (reason, nodes) in self.scrape_health.failing_by_reason() {
+            failing
+                .with_label_values(&[reason])
+                .set(i64::try_from(nodes).unwrap_or(i64::MAX));
+        }
     }
 }
 

@@ -156,6 +156,14 @@ pub static FLAGS: &[FlagSpec] = &[
         Honoured,
         "The resolution at which metrics-server will retain metrics, must set value at least 10s.",
     ),
+    flag(
+        MetricsServer,
+        "node-scrape-events",
+        Bool,
+        "true",
+        Extension,
+        "Record a Kubernetes Event on a Node when its scrapes start failing (Warning FailedScrape, naming the cause) and when they recover (Normal ScrapeRecovered), so `kubectl describe node` says why `kubectl top` shows <unknown>. Needs create/patch on events.k8s.io events.",
+    ),
     flag(MetricsServer, "version", Bool, "", Honoured, "Show version"),
     // Generic
     flag(

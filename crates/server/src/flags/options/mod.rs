@@ -30,6 +30,8 @@ pub use serving::ServingOptions;
 pub struct Options {
     pub kubeconfig: Option<PathBuf>,
     pub metric_resolution: Duration,
+    /// `--node-scrape-events`.
+    pub node_scrape_events: bool,
     pub show_version: bool,
     pub kubelet: KubeletOptions,
     pub serving: ServingOptions,
@@ -50,6 +52,7 @@ impl Options {
         let options = Options {
             kubeconfig: r.optional_string("kubeconfig").map(PathBuf::from),
             metric_resolution: r.duration("metric-resolution"),
+            node_scrape_events: r.bool("node-scrape-events"),
             show_version: r.bool("version"),
             kubelet: KubeletOptions::from_flags(&mut r),
             serving: ServingOptions::from_flags(&mut r),
