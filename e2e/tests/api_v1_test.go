@@ -112,7 +112,8 @@ func TestV1IsAvailableAndServesWhatV1beta1Serves(t *testing.T) {
 	if got == "" {
 		t.Errorf("kubectl get nodes.v1.metrics.k8s.io printed no items")
 	}
-	explain := kubectl(t, "explain", "nodes.metrics.k8s.io", "--api-version=metrics.k8s.io/v1")
+	// kubectl explain takes the resource alone with --api-version (a dotted name would be read as a field path).
+	explain := kubectl(t, "explain", "nodes", "--api-version=metrics.k8s.io/v1")
 	if !strings.Contains(explain, "VERSION:    v1") && !strings.Contains(explain, "VERSION: v1") {
 		t.Errorf("kubectl explain for v1:\n%s", explain)
 	}
