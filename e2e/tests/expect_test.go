@@ -56,11 +56,34 @@ func counterNanos(text string) (uint64, error) {
 }
 
 func memoryBytes(text string) (uint64, error) {
+	return sampleBytes("memory", text)
+}
+
+// sampleBytes converts a memory or swap sample to the integer bytes
+// metrics-server keeps: uint64(float64), truncated.
+func sampleBytes(what, text string) (uint64, error) {
 	v, err := strconv.ParseFloat(text, 64)
 	if err != nil {
-		return 0, fmt.Errorf("memory text %q: %w", text, err)
+		return 0, fmt.Errorf("%s text %q: %w", what, text, err)
 	}
 	return uint64(v), nil
+}
+
+// kubeletSwap tells whether a node's simulated kubelet reports swap for the
+// node and for its containers, to a metrics-server reading /metrics/resource
+// and falling back to /stats/summary on 404 (the default source, "auto").
+// Node swap always (node_swap_usage_bytes in every text format, node.swap in
+// the summary); container swap unless the kubelet writes the ≤ 1.28 text (the
+// OldFormat fault), which had none, and is read at all (a 404 sends the
+// reader to the summary, which has it). It reads the faults as they are now:
+// call it once they are set for the scrapes being checked.
+func kubeletSwap(ctx context.Context, node string) (nodeSwap, containerSwap bool, err error) {
+	faults, err := control.Faults(ctx)
+	if err != nil {
+		return false, false, fmt.Errorf("the kubelet faults: %w", err)
+	}
+	f := faults[node]
+	return true, !f.OldFormat || f.NotFound, nil
 }
 
 // startNanos converts container_start_time_seconds to nanoseconds as metrics-server does.
@@ -103,10 +126,19 @@ func expectedNodeUsage(ctx context.Context, node string, ts time.Time, window ti
 	if err != nil {
 		return nil, err
 	}
-	return usageFromSamples(last, prev.CPUText, window)
+	withSwap, _, err := kubeletSwap(ctx, node)
+	if err != nil {
+		return nil, err
+	}
+	return usageFromSamples(last, prev.CPUText, window, withSwap)
 }
 
-func usageFromSamples(last controlapi.SampleResponse, prevCPUText string, window time.Duration) (map[string]string, error) {
+// usageFromSamples is the usage metrics-server serves for a node or container
+// whose kubelet reported last, and prevCPUText window before it (none: the
+// fresh-container shortcut's zero). CPU is the rate over the window, memory
+// the last working set and, when the kubelet reported swap for it (withSwap),
+// swap the last swap usage, formatted as memory is.
+func usageFromSamples(last controlapi.SampleResponse, prevCPUText string, window time.Duration, withSwap bool) (map[string]string, error) {
 	c2, err := counterNanos(last.CPUText)
 	if err != nil {
 		return nil, err
@@ -124,7 +156,15 @@ func usageFromSamples(last controlapi.SampleResponse, prevCPUText string, window
 	if err != nil {
 		return nil, err
 	}
-	return map[string]string{"cpu": cpuQuantity(cpuRate(c2, c1, window)), "memory": memoryQuantity(mem)}, nil
+	usage := map[string]string{"cpu": cpuQuantity(cpuRate(c2, c1, window)), "memory": memoryQuantity(mem)}
+	if withSwap {
+		swap, err := sampleBytes("swap", last.SwapText)
+		if err != nil {
+			return nil, err
+		}
+		usage["swap"] = memoryQuantity(swap)
+	}
+	return usage, nil
 }
 
 // verifyNodeMetrics checks one served NodeMetrics against the kubelet's samples.
@@ -187,6 +227,10 @@ func verifyPodMetrics(ctx context.Context, pm podMetricsJSON, want podExpectatio
 		return fmt.Errorf("pod %s: containers %v, want %v (regular containers and sidecars)", id, served, want.containers)
 	}
 	ts := pm.Timestamp
+	_, containerSwap, err := kubeletSwap(ctx, want.node)
+	if err != nil {
+		return fmt.Errorf("pod %s: %w", id, err)
+	}
 	type containerSample struct {
 		last  controlapi.SampleResponse
 		fresh bool
@@ -242,7 +286,7 @@ func verifyPodMetrics(ctx context.Context, pm podMetricsJSON, want podExpectatio
 			prevCPUText = prev.CPUText
 		}
 		windows[window] = true
-		wantUsage, err := usageFromSamples(s.last, prevCPUText, window)
+		wantUsage, err := usageFromSamples(s.last, prevCPUText, window, containerSwap)
 		if err != nil {
 			problems = append(problems, fmt.Sprintf("container %s: %v", c.Name, err))
 			continue

@@ -46,12 +46,15 @@ func Parse(data []byte) (*Scenario, error) {
 	return &s, nil
 }
 
-// Default is the scenario of `up --nodes N --pods-per-node M`: N nodes, M
-// filler pods per node over a few namespaces, and a small Deployment for HPA tests.
+// Default is the scenario of `up --nodes N --pods-per-node M`: N nodes (the
+// first two with swap), M filler pods per node over a few namespaces, a small
+// Deployment for HPA tests and two pods using swap on the first node.
 func Default(nodes, podsPerNode int) *Scenario {
 	s := &Scenario{
-		Name:  "default",
-		Nodes: []NodeGroup{{NamePrefix: DefaultNodePrefix, Count: nodes}},
+		Name: "default",
+		Nodes: []NodeGroup{{NamePrefix: DefaultNodePrefix, Count: nodes, Swap: &NodeSwap{
+			Count: 2, Capacity: ptr(MustQuantity("4Gi")), BaseUsage: ptr(MustQuantity("256Mi")),
+		}}},
 		Deployments: []Deployment{{
 			Name:      "hpa-demo",
 			Namespace: "default",
@@ -68,6 +71,18 @@ func Default(nodes, podsPerNode int) *Scenario {
 	if podsPerNode > 0 {
 		s.Pods = []PodSet{{NamePrefix: DefaultFillerPrefix, PerNode: podsPerNode, Namespaces: []string{"default", "team-a", "team-b"}}}
 	}
+	s.Pods = append(s.Pods, PodSet{
+		NamePrefix: "swap-demo", Count: 2, Node: DefaultNodePrefix + "1", Namespace: "default",
+		Labels: map[string]string{"app": "swap-demo"},
+		Containers: []Container{
+			{
+				Name:     "app",
+				Requests: ResourceList{"cpu": MustQuantity("100m"), "memory": MustQuantity("128Mi")},
+				Usage:    UsageSpec{CPU: ptr(MustQuantity("30m")), Memory: ptr(MustQuantity("96Mi")), Swap: ptr(MustQuantity("64Mi"))},
+			},
+			{Name: "helper", Usage: UsageSpec{CPU: ptr(MustQuantity("5m")), Memory: ptr(MustQuantity("24Mi"))}},
+		},
+	})
 	return s
 }
 
@@ -124,15 +139,18 @@ type Resolved struct {
 
 // Node is one concrete node.
 type Node struct {
-	Name         string
-	Index        int
-	Labels       map[string]string
-	Capacity     ResourceList
-	Allocatable  ResourceList
-	Base         sim.Usage
-	SamplePeriod time.Duration
-	SamplePhase  time.Duration
-	Uptime       time.Duration
+	Name        string
+	Index       int
+	Labels      map[string]string
+	Capacity    ResourceList
+	Allocatable ResourceList
+	Base        sim.Usage
+	// SwapCapacityBytes is the node's swap space; 0: swap is off, and the
+	// Node has no status.nodeInfo.swap (as a kubelet leaves it out).
+	SwapCapacityBytes uint64
+	SamplePeriod      time.Duration
+	SamplePhase       time.Duration
+	Uptime            time.Duration
 }
 
 // Pod is one concrete plain pod (Node empty: placed by the workload agent).
@@ -265,6 +283,10 @@ func (r *Resolved) resolveNodes(groups []NodeGroup) error {
 		if g.BaseUsage.Swap != nil {
 			base.SwapBytes = g.BaseUsage.Swap.Bytes()
 		}
+		swapNodes, swapCapacity, swapBase, err := resolveSwap(g, len(names))
+		if err != nil {
+			return err
+		}
 		for i, name := range names {
 			if err := validateName("node", name); err != nil {
 				return err
@@ -277,11 +299,18 @@ func (r *Resolved) resolveNodes(groups []NodeGroup) error {
 			if g.SpreadPhases && len(names) > 0 {
 				phase = time.Duration(int64(period) * int64(i) / int64(len(names)))
 			}
-			r.Nodes = append(r.Nodes, Node{
+			node := Node{
 				Name: name, Index: len(r.Nodes), Labels: g.Labels,
 				Capacity: capacity, Allocatable: allocatable, Base: base,
 				SamplePeriod: period, SamplePhase: phase, Uptime: uptime,
-			})
+			}
+			if g.Swap != nil {
+				node.Base.SwapBytes = 0
+				if i < swapNodes {
+					node.SwapCapacityBytes, node.Base.SwapBytes = swapCapacity, swapBase
+				}
+			}
+			r.Nodes = append(r.Nodes, node)
 		}
 	}
 	if len(r.Nodes) == 0 {
@@ -291,6 +320,37 @@ func (r *Resolved) resolveNodes(groups []NodeGroup) error {
 		return fmt.Errorf("scenario has %d nodes; at most %d fit the kubelet address plan", len(r.Nodes), MaxNodes)
 	}
 	return nil
+}
+
+// resolveSwap checks a group's swap and returns how many of its size nodes
+// have swap, their capacity and their base swap usage.
+func resolveSwap(g NodeGroup, size int) (nodes int, capacity, base uint64, err error) {
+	sw := g.Swap
+	if sw == nil {
+		return 0, 0, 0, nil
+	}
+	group := g.Name
+	if group == "" {
+		group = g.NamePrefix + "*"
+	}
+	if g.BaseUsage.Swap != nil {
+		return 0, 0, 0, fmt.Errorf("node group %s: give the swap nodes' base swap usage as swap.baseUsage, not baseUsage.swap", group)
+	}
+	if sw.Capacity == nil || sw.Capacity.Sign() <= 0 {
+		return 0, 0, 0, fmt.Errorf("node group %s: swap.capacity must be positive", group)
+	}
+	if sw.Count < 0 {
+		return 0, 0, 0, fmt.Errorf("node group %s: swap.count must not be negative", group)
+	}
+	capacity, base = sw.Capacity.Bytes(), sw.BaseUsage.Bytes()
+	if base > capacity {
+		return 0, 0, 0, fmt.Errorf("node group %s: swap.baseUsage %s exceeds swap.capacity %s", group, sw.BaseUsage, sw.Capacity)
+	}
+	nodes = size
+	if sw.Count > 0 {
+		nodes = min(sw.Count, size)
+	}
+	return nodes, capacity, base, nil
 }
 
 func mergeResources(base, over ResourceList) ResourceList {

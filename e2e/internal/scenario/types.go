@@ -41,6 +41,24 @@ type NodeGroup struct {
 	SpreadPhases bool     `json:"spreadPhases,omitempty"`
 	// Uptime is how long before `up` the nodes booted (default 1h).
 	Uptime Duration `json:"uptime,omitempty"`
+	// Swap turns swap on for some or all of the group's nodes.
+	Swap *NodeSwap `json:"swap,omitempty"`
+}
+
+// NodeSwap describes nodes with swap on. Like a kubelet with swap (NodeSwap),
+// they report Capacity in status.nodeInfo.swap.capacity, which
+// `kubectl top node --show-swap` divides by, and use BaseUsage of it outside
+// pods. The group's other nodes have no swap: no capacity in their status and
+// no swap use of their own (a kubelet reports 0 for them).
+type NodeSwap struct {
+	// Count is how many of the group's nodes have swap, from its first:
+	// 0, or more than the group has, means all of them. So a count keeps
+	// its meaning under `up --nodes N`.
+	Count int `json:"count,omitempty"`
+	// Capacity is the swap space of each of those nodes (required, > 0).
+	Capacity *Quantity `json:"capacity"`
+	// BaseUsage is the swap those nodes use outside pods (default 0).
+	BaseUsage *Quantity `json:"baseUsage,omitempty"`
 }
 
 // Deployment is created through the apps/v1 API, so it has /scale and the

@@ -2,6 +2,7 @@ package sim
 
 import (
 	"errors"
+	"strings"
 	"testing"
 	"time"
 )
@@ -211,4 +212,65 @@ func TestErrorsForUnknownTargets(t *testing.T) {
 	if _, err := m.SetUsage(Target{Node: "n1"}, UsageUpdate{}, epoch); !errors.Is(err, ErrInvalidTarget) {
 		t.Fatalf("empty update: %v", err)
 	}
+}
+
+// A node's swap is its base swap plus its running containers' swap, as its
+// working set is: in the exact sample and in the summary, through a change
+// and a pod leaving.
+func TestNodeSwapIsBasePlusItsContainers(t *testing.T) {
+	m := NewModel(0)
+	if err := m.AddNode(NodeSpec{Name: "n1", BootTime: epoch.Add(-time.Hour), SamplePeriod: time.Second,
+		Base: Usage{CPUNanoCores: 1, WorkingSetBytes: 1 << 30, SwapBytes: 256 << 20}}); err != nil {
+		t.Fatal(err)
+	}
+	key := PodKey{Namespace: "default", Name: "swapper"}
+	if _, err := m.AddPod(PodSpec{
+		PodKey: key, UID: "u", Node: "n1", Labels: map[string]string{"app": "swapper"},
+		Containers: []ContainerSpec{
+			{Name: "app", Usage: Usage{CPUNanoCores: 1, WorkingSetBytes: 1, SwapBytes: 64 << 20}},
+			{Name: "helper", Usage: Usage{CPUNanoCores: 1, WorkingSetBytes: 1}},
+		},
+	}, epoch); err != nil {
+		t.Fatal(err)
+	}
+	// want maps a sample query's pod/container ("" for the node) to its swap.
+	check := func(at time.Time, want map[string]uint64) {
+		t.Helper()
+		for what, swap := range want {
+			q := SampleQuery{Node: "n1", At: at}
+			if what != "" {
+				pod, container, _ := strings.Cut(what, "/")
+				q.Namespace, q.Pod, q.Container = key.Namespace, pod, container
+			}
+			s, err := m.Sample(q)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if s.SwapBytes != swap {
+				t.Errorf("sample %q at %v: swap %d, want %d", what, at, s.SwapBytes, swap)
+			}
+		}
+		sum, err := m.Summary("n1", at, SummaryOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := *sum.Node.Swap.SwapUsageBytes; got != want[""] {
+			t.Errorf("summary at %v: node swap %d, want %d", at, got, want[""])
+		}
+		for _, p := range sum.Pods {
+			if got := *p.Swap.SwapUsageBytes; got != want[p.PodRef.Name] {
+				t.Errorf("summary at %v: pod swap %d, want %d", at, got, want[p.PodRef.Name])
+			}
+		}
+	}
+	check(epoch.Add(time.Second), map[string]uint64{"": 320 << 20, "swapper": 64 << 20, "swapper/app": 64 << 20, "swapper/helper": 0})
+	if _, err := m.SetUsage(Target{Namespace: key.Namespace, Pod: key.Name, Container: "app"},
+		UsageUpdate{SwapBytes: u64(100 << 20)}, epoch.Add(1500*time.Millisecond)); err != nil {
+		t.Fatal(err)
+	}
+	// The earlier tick keeps its values; the next one has the change.
+	check(epoch.Add(time.Second), map[string]uint64{"": 320 << 20, "swapper": 64 << 20, "swapper/app": 64 << 20})
+	check(epoch.Add(2*time.Second), map[string]uint64{"": 356 << 20, "swapper": 100 << 20, "swapper/app": 100 << 20, "swapper/helper": 0})
+	m.RemovePod(key, "", epoch.Add(2500*time.Millisecond))
+	check(epoch.Add(3*time.Second), map[string]uint64{"": 256 << 20})
 }

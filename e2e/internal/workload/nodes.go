@@ -71,6 +71,12 @@ func (a *Agent) nodeObject(info NodeInfo, now time.Time) *v1.Node {
 	}
 	cidr := podCIDR(info.Index).String()
 	id := stableID(info.Name)
+	// A kubelet with swap reports its capacity (`kubectl top node --show-swap`
+	// divides by it) and leaves the field out when the node has none.
+	var swap *v1.NodeSwapStatus
+	if info.SwapCapacityBytes > 0 {
+		swap = &v1.NodeSwapStatus{Capacity: ptr(int64(info.SwapCapacityBytes))}
+	}
 	return &v1.Node{
 		ObjectMeta: metav1.ObjectMeta{
 			Name:        info.Name,
@@ -100,6 +106,7 @@ func (a *Agent) nodeObject(info NodeInfo, now time.Time) *v1.Node {
 				KubeletVersion:          a.cfg.KubeletVersion,
 				OperatingSystem:         "linux",
 				Architecture:            "amd64",
+				Swap:                    swap,
 			},
 		},
 	}

@@ -188,3 +188,45 @@ func waitFor(t *testing.T, cond func() bool) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// A node with swap reports its capacity in status.nodeInfo.swap, as a kubelet
+// with swap on does, and its base swap usage; a node without swap has neither.
+func TestNodesReportTheirSwap(t *testing.T) {
+	client := fake.NewClientset()
+	model := sim.NewModel(0)
+	nodes := []NodeInfo{
+		{Node: scenario.Node{Name: "swap", Index: 0, Uptime: time.Hour, SwapCapacityBytes: 4 << 30,
+			Base: sim.Usage{CPUNanoCores: 1, WorkingSetBytes: 1 << 30, SwapBytes: 256 << 20}},
+			InternalIP: netip.MustParseAddr("127.1.0.1")},
+		{Node: scenario.Node{Name: "plain", Index: 1, Uptime: time.Hour, Base: sim.Usage{CPUNanoCores: 1, WorkingSetBytes: 1 << 30}},
+			InternalIP: netip.MustParseAddr("127.1.0.2")},
+	}
+	agent, err := New(Config{Client: client, Model: model, Nodes: nodes, KubeletPort: 10250, KubeletVersion: "v1.36.3", Workers: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if err := agent.RegisterNodes(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for name, want := range map[string][2]int64{"swap": {4 << 30, 256 << 20}, "plain": {-1, 0}} {
+		node, err := client.CoreV1().Nodes().Get(ctx, name, metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		capacity := int64(-1)
+		if sw := node.Status.NodeInfo.Swap; sw != nil {
+			if sw.Capacity == nil {
+				t.Fatalf("%s: nodeInfo.swap without a capacity", name)
+			}
+			capacity = *sw.Capacity
+		}
+		s, err := model.Sample(sim.SampleQuery{Node: name})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := [2]int64{capacity, int64(s.SwapBytes)}; got != want {
+			t.Errorf("%s: swap capacity (-1: none) and usage %v, want %v", name, got, want)
+		}
+	}
+}
