@@ -16,6 +16,20 @@ use metrics_types::metrics::{
 use metrics_types::table::{IncludeObject, Table, TableOptions};
 
 fn main() {
+    // The sizes the benchmarks produce, for comparing encodings by bytes as well as time.
+    let pods = cluster(30_000);
+    let mut json = Vec::new();
+    let list = ListStream::pods(ApiVersion::V1beta1, pods.iter().map(pod_metrics));
+    gojson::to_writer(&mut json, &list).expect("serialising into a Vec cannot fail");
+    let protobuf = metrics_types::protobuf::encode_list::<PodMetrics<'_>, _>(
+        ApiVersion::V1beta1,
+        pods.iter().map(pod_metrics),
+    );
+    eprintln!(
+        "PodMetricsList of 30,000 pods: JSON {} bytes, protobuf {} bytes",
+        json.len() + 1,
+        protobuf.len()
+    );
     divan::main();
 }
 
@@ -91,6 +105,18 @@ fn pod_list_json(bencher: Bencher, pods: usize) {
         gojson::to_writer(&mut out, &list).expect("serialising into a Vec cannot fail");
         out.push(b'\n');
         black_box(out)
+    });
+}
+
+/// The same list as Kubernetes protobuf (what the HPA controller and `kubectl top` ask for).
+#[divan::bench(args = [1_000, 30_000])]
+fn pod_list_protobuf(bencher: Bencher, pods: usize) {
+    let cluster = cluster(pods);
+    bencher.bench_local(|| {
+        black_box(metrics_types::protobuf::encode_list::<PodMetrics<'_>, _>(
+            ApiVersion::V1beta1,
+            cluster.iter().map(pod_metrics),
+        ))
     });
 }
 
