@@ -72,13 +72,18 @@ type Response struct {
 	Body []byte
 }
 
-// Get requests path and reads the whole body; keepBody keeps it.
+// Get requests path as JSON and reads the whole body; keepBody keeps it.
 func (e *Endpoint) Get(ctx context.Context, path string, keepBody bool) (Response, error) {
+	return e.GetAccept(ctx, path, "application/json", keepBody)
+}
+
+// GetAccept is Get with another Accept header (protobuf).
+func (e *Endpoint) GetAccept(ctx context.Context, path, accept string, keepBody bool) (Response, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, e.BaseURL+path, nil)
 	if err != nil {
 		return Response{}, err
 	}
-	req.Header.Set("Accept", "application/json")
+	req.Header.Set("Accept", accept)
 	start := time.Now()
 	resp, err := e.client.Do(req)
 	if err != nil {
@@ -101,7 +106,12 @@ func (e *Endpoint) Get(ctx context.Context, path string, keepBody bool) (Respons
 
 // GetOK is Get that treats any status but 200 as an error.
 func (e *Endpoint) GetOK(ctx context.Context, path string, keepBody bool) (Response, error) {
-	resp, err := e.Get(ctx, path, keepBody)
+	return e.GetAcceptOK(ctx, path, "application/json", keepBody)
+}
+
+// GetAcceptOK is GetAccept that treats any status but 200 as an error.
+func (e *Endpoint) GetAcceptOK(ctx context.Context, path, accept string, keepBody bool) (Response, error) {
+	resp, err := e.GetAccept(ctx, path, accept, keepBody)
 	if err != nil {
 		return resp, err
 	}

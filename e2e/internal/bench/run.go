@@ -459,10 +459,13 @@ func (r *runner) quietPhase(ctx context.Context) error {
 	return nil
 }
 
-// query is one kind of request timed in the query phase.
+// query is one kind of request timed in the query phase; accept is JSON unless set.
 type query struct {
-	name, path string
+	name, path, accept string
 }
+
+// protobufAccept is what the HPA controller and kubectl top send.
+const protobufAccept = "application/vnd.kubernetes.protobuf, */*"
 
 // queryPhase times Samples sequential requests of each query on both
 // endpoints, round-robin, spread over at least Cycles resolutions.
@@ -478,16 +481,29 @@ func (r *runner) queryPhase(ctx context.Context) error {
 	// Sorted lists start with a filler pod's namespace; any served pod will do.
 	ns, pod := pods[0].Namespace, pods[0].Name
 	queries := []query{
-		{"all pods", metricsAPI + "/pods"},
-		{"pods of namespace " + ns, metricsAPI + "/namespaces/" + url.PathEscape(ns) + "/pods"},
-		{"one pod", metricsAPI + "/namespaces/" + url.PathEscape(ns) + "/pods/" + url.PathEscape(pod)},
-		{"all nodes", metricsAPI + "/nodes"},
+		{"all pods", metricsAPI + "/pods", ""},
+		{"all pods (protobuf)", metricsAPI + "/pods", protobufAccept},
+		{"pods of namespace " + ns, metricsAPI + "/namespaces/" + url.PathEscape(ns) + "/pods", ""},
+		{"one pod", metricsAPI + "/namespaces/" + url.PathEscape(ns) + "/pods/" + url.PathEscape(pod), ""},
+		{"all nodes", metricsAPI + "/nodes", ""},
 	}
 	endpoints := []*Endpoint{r.direct, r.aggregator}
 	figures := make([]*LatencyFigures, 0, len(queries)*len(endpoints))
 	// One unmeasured request each: connections, aggregator discovery, and the item counts.
 	for _, q := range queries {
 		for _, e := range endpoints {
+			if q.accept != "" {
+				// Not JSON: the item count is the JSON list's (the query before it).
+				resp, err := e.GetAcceptOK(ctx, q.path, q.accept, false)
+				if err != nil {
+					return fmt.Errorf("%s via %s: %w", q.name, e.Name, err)
+				}
+				figures = append(figures, &LatencyFigures{
+					Query: q.name, Path: e.Name, URLPath: q.path, Items: figures[len(figures)-len(endpoints)].Items,
+					Bytes: resp.Bytes, Gzip: resp.Gzip,
+				})
+				continue
+			}
 			resp, err := e.GetOK(ctx, q.path, true)
 			if err != nil {
 				return fmt.Errorf("%s via %s: %w", q.name, e.Name, err)
@@ -522,7 +538,11 @@ func (r *runner) queryPhase(ctx context.Context) error {
 			for _, e := range endpoints {
 				f := figures[k]
 				k++
-				resp, err := e.GetOK(ctx, q.path, false)
+				accept := q.accept
+				if accept == "" {
+					accept = "application/json"
+				}
+				resp, err := e.GetAcceptOK(ctx, q.path, accept, false)
 				if err != nil {
 					if ctx.Err() != nil {
 						return ctx.Err()
