@@ -114,7 +114,7 @@ pub async fn run(options: Options) -> Result<()> {
         cancel.clone(),
         WatchMetrics::register(&registry).context("registering cluster watch metrics")?,
     );
-    let store = Arc::new(Store::new(resolution));
+    let store = Arc::new(Store::with_usage_window(resolution, options.usage_window));
     let timeliness = Arc::new(CollectionTimeliness::new(resolution));
     let mut checks = HealthChecks::new();
     metrics_api::add_checks(&mut checks, &cluster, &store, timeliness.health_check());

@@ -82,6 +82,25 @@ fn store_cycle(bencher: Bencher) {
         .bench_local_values(|batch| store.store(batch));
 }
 
+/// The same cycle with `--usage-window=2m`: each series also carries its 8 older samples into
+/// the next snapshot.
+#[divan::bench(sample_count = 30, sample_size = 1)]
+fn store_cycle_with_usage_window(bencher: Bencher) {
+    let store = Store::with_usage_window(RESOLUTION, Duration::from_secs(120));
+    let mut cycle = 0;
+    // Enough cycles to fill the window.
+    while cycle < 10 {
+        store.store(batch(cycle));
+        cycle += 1;
+    }
+    bencher
+        .with_inputs(|| {
+            cycle += 1;
+            batch(cycle)
+        })
+        .bench_local_values(|batch| store.store(batch));
+}
+
 /// What a `GET .../pods` needs from the store: every pod with its containers' usage.
 #[divan::bench]
 fn read_all_pods(bencher: Bencher) {

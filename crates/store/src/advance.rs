@@ -16,6 +16,10 @@
 //! container of its pod has one, and whose new sample is not newer (a kubelet repeating a cached
 //! sample), receives a zero-valued `prev` — a window of about 292 years with CPU ≈ 0. Here that
 //! container simply has no `prev`.
+//!
+//! With a usage window (off by default), a series keeps more than one older sample; the rules
+//! that differ are in the `window` module. The restart rule is the same; the fresh-container
+//! rule applies only to a container with a single real sample.
 
 use std::cmp::Ordering;
 use std::collections::HashMap;
@@ -25,9 +29,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::batch::{ContainerPoint, MetricsBatch, MetricsPoint, PodRef};
-use crate::snapshot::{ContainerEntry, Counts, NodeEntry, PodEntry, PodTime, Series, Snapshot};
+use crate::snapshot::{
+    ContainerEntry, Counts, NodeEntry, Older, PodEntry, PodTime, Series, Snapshot,
+};
 use crate::summary::StoreSummary;
 use crate::usage::{Sample, UsageError};
+use crate::window::{UsageWindow, WindowSample, WindowSpan};
 
 /// A container younger than this at its sample gets no synthetic history: over a shorter window
 /// the rate is too noisy (upstream's `freshContainerMinMetricsResolution`).
@@ -53,12 +60,22 @@ pub(crate) struct UsageFailure {
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Rules {
     metric_resolution_ns: i64,
+    /// `None`: upstream's two points.
+    usage_window: Option<UsageWindow>,
+}
+
+/// The window samples a cycle reads (the previous snapshot's) and writes (the next one's).
+struct WindowSamples<'a> {
+    previous: &'a [WindowSample],
+    next: Vec<WindowSample>,
 }
 
 impl Rules {
-    pub(crate) fn new(metric_resolution: Duration) -> Self {
+    /// `usage_window` zero keeps upstream's two points.
+    pub(crate) fn new(metric_resolution: Duration, usage_window: Duration) -> Self {
         Rules {
             metric_resolution_ns: i64::try_from(metric_resolution.as_nanos()).unwrap_or(i64::MAX),
+            usage_window: UsageWindow::new(usage_window, metric_resolution),
         }
     }
 
@@ -86,14 +103,34 @@ impl Rules {
             ..StoreSummary::default()
         };
         let mut first_usage_error = None;
-        let nodes = advance_nodes(
+        let mut window_samples = WindowSamples {
+            previous: &previous.window_samples,
+            // Every series carries at most its old samples plus its old newest point, so this
+            // never grows; without a window it stays unallocated.
+            next: match self.usage_window {
+                Some(_) => Vec::with_capacity(
+                    previous.window_samples.len()
+                        + batch.nodes.len()
+                        + batch.pods.values().map(Vec::len).sum::<usize>(),
+                ),
+                None => Vec::new(),
+            },
+        };
+        let nodes = self.advance_nodes(
             &previous.nodes,
             batch.nodes,
+            &mut window_samples,
             &mut summary,
             &mut first_usage_error,
         );
-        let (pods, containers) =
-            self.advance_pods(previous, batch.pods, &mut summary, &mut first_usage_error);
+        let (pods, containers) = self.advance_pods(
+            previous,
+            batch.pods,
+            &mut window_samples,
+            &mut summary,
+            &mut first_usage_error,
+        );
+        summary.window_samples = window_samples.next.len();
         let counts = Counts {
             node_points: summary.node_points,
             pods_with_prev: summary.pods_with_prev,
@@ -105,6 +142,7 @@ impl Rules {
             nodes,
             pods,
             containers,
+            window_samples: window_samples.next,
             counts,
         };
         summary.readiness_after = snapshot.readiness();
@@ -119,6 +157,7 @@ impl Rules {
         &self,
         previous: &Snapshot,
         incoming: HashMap<PodRef, Vec<ContainerPoint>>,
+        window_samples: &mut WindowSamples<'_>,
         summary: &mut StoreSummary,
         first_usage_error: &mut Option<UsageFailure>,
     ) -> (Vec<PodEntry>, Vec<ContainerEntry>) {
@@ -171,12 +210,13 @@ impl Rules {
                 old_containers,
                 neighbour_containers,
                 &mut containers,
+                window_samples,
                 summary,
             );
             let pod_containers = &containers[start..];
             let with_prev = pod_containers
                 .iter()
-                .filter(|c| c.series.prev.is_some())
+                .filter(|c| c.series.has_older())
                 .count();
             summary.container_points += with_prev;
             if with_prev > 0 {
@@ -184,7 +224,13 @@ impl Rules {
             }
             let served = (with_prev == pod_containers.len()).then(|| {
                 summary.servable_pods += 1;
-                pod_time(pod_containers, &pod_ref, summary, first_usage_error)
+                pod_time(
+                    pod_containers,
+                    &window_samples.next,
+                    &pod_ref,
+                    summary,
+                    first_usage_error,
+                )
             });
             pods.push(PodEntry {
                 namespace,
@@ -206,6 +252,7 @@ impl Rules {
         old_containers: &[ContainerEntry],
         neighbour: Range<usize>,
         out: &mut Vec<ContainerEntry>,
+        window_samples: &mut WindowSamples<'_>,
         summary: &mut StoreSummary,
     ) {
         // Stable, so that of two points with the same name the first one given is kept.
@@ -217,25 +264,7 @@ impl Rules {
                 continue;
             }
             let old = find_by_name(old_containers, &name);
-            let prev = if let Some(fresh) = self.fresh_container_prev(&point) {
-                summary.fresh_containers += 1;
-                Some(fresh)
-            } else {
-                match old {
-                    // A start after the stored sample means the container restarted since then.
-                    Some(old) if point.start_time < old.series.last.timestamp => {
-                        match carry_history(&old.series, &point) {
-                            Carried::Prev(prev) => Some(prev),
-                            Carried::Nothing => None,
-                            Carried::Dropped => {
-                                summary.container_prevs_dropped += 1;
-                                None
-                            }
-                        }
-                    }
-                    _ => None,
-                }
-            };
+            let older = self.container_older(&point, old, window_samples, summary);
             let name = find_by_name(out.get(neighbour.clone()).unwrap_or_default(), &name)
                 .or(old)
                 .map_or_else(
@@ -244,9 +273,106 @@ impl Rules {
                 );
             out.push(ContainerEntry {
                 name,
-                series: Series { last: point, prev },
+                series: Series { last: point, older },
             });
         }
+    }
+
+    /// What a container's new point computes its rate against.
+    fn container_older(
+        &self,
+        point: &MetricsPoint,
+        old: Option<&ContainerEntry>,
+        window_samples: &mut WindowSamples<'_>,
+        summary: &mut StoreSummary,
+    ) -> Older {
+        // Upstream checks the fresh-container rule first, so it wins over real history. With a
+        // usage window, real history wins: the synthetic start is only a stand-in for it.
+        if self.usage_window.is_none()
+            && let Some(fresh) = self.fresh_container_prev(point)
+        {
+            summary.fresh_containers += 1;
+            return Older::Sample(fresh);
+        }
+        let carried = match old {
+            // A start after the stored sample means the container restarted since then.
+            Some(old) if point.start_time < old.series.last.timestamp => {
+                self.carry(&old.series, point, window_samples)
+            }
+            _ => Carried::Nothing,
+        };
+        let older = carried.into_older(
+            &mut summary.container_prevs_dropped,
+            &mut summary.container_histories_started_over,
+        );
+        if self.usage_window.is_some()
+            && older == Older::None
+            && let Some(fresh) = self.fresh_container_prev(point)
+        {
+            summary.fresh_containers += 1;
+            return Older::Sample(fresh);
+        }
+        older
+    }
+
+    /// The history rule shared by nodes and containers, in this store's mode.
+    fn carry(
+        &self,
+        old: &Series,
+        new: &MetricsPoint,
+        window_samples: &mut WindowSamples<'_>,
+    ) -> Carried {
+        match self.usage_window {
+            None => carry_history(old, new),
+            Some(window) => {
+                window.carry(old, window_samples.previous, new, &mut window_samples.next)
+            }
+        }
+    }
+
+    fn advance_nodes(
+        &self,
+        old_nodes: &[NodeEntry],
+        incoming: HashMap<String, MetricsPoint>,
+        window_samples: &mut WindowSamples<'_>,
+        summary: &mut StoreSummary,
+        first_usage_error: &mut Option<UsageFailure>,
+    ) -> Vec<NodeEntry> {
+        let mut incoming: Vec<(String, MetricsPoint)> = incoming.into_iter().collect();
+        incoming.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        let mut old_nodes = old_nodes.iter().peekable();
+        let mut nodes = Vec::with_capacity(incoming.len());
+        for (name, point) in incoming {
+            let old = seek(&mut old_nodes, |old| (*old.name).cmp(name.as_str()));
+            // Nodes have no restart rule (their start time is not compared with the stored
+            // sample's timestamp); a reboot surfaces as a CPU decrease.
+            let older = match old {
+                Some(old) => self.carry(&old.series, &point, window_samples).into_older(
+                    &mut summary.node_prevs_dropped,
+                    &mut summary.node_histories_started_over,
+                ),
+                None => Older::None,
+            };
+            let series = Series { last: point, older };
+            match series.usage(&window_samples.next) {
+                Some(Ok(_)) => summary.servable_nodes += 1,
+                Some(Err(error)) => {
+                    summary.node_usage_errors += 1;
+                    first_usage_error.get_or_insert_with(|| UsageFailure {
+                        item: format!("node {name}"),
+                        error,
+                    });
+                }
+                None => {}
+            }
+            if series.has_older() {
+                summary.node_points += 1;
+            }
+            let name = old.map_or_else(|| Arc::from(name.as_str()), |old| Arc::clone(&old.name));
+            nodes.push(NodeEntry { name, series });
+        }
+        summary.nodes = nodes.len();
+        nodes
     }
 }
 
@@ -259,81 +385,65 @@ fn find_by_name<'a>(containers: &'a [ContainerEntry], name: &str) -> Option<&'a 
 }
 
 /// What an item's stored history contributes to its new point.
-enum Carried {
+pub(crate) enum Carried {
     /// This older sample pairs with the new point.
     Prev(Sample),
+    /// With a usage window: these older samples, already copied into the next snapshot's.
+    Window(WindowSpan),
     /// There was no older sample to pair with.
     Nothing,
     /// There was an older sample, but it is not older than the new point.
     Dropped,
+    /// With a usage window: the CPU counter or start time went backwards, so the history was
+    /// discarded.
+    StartedOver,
 }
 
-/// The history rule shared by nodes and containers.
+impl Carried {
+    /// The series' `Older`, counting a drop in `dropped` and a fresh start in `started_over`
+    /// (the node or the container counts of the summary).
+    fn into_older(self, dropped: &mut usize, started_over: &mut usize) -> Older {
+        match self {
+            Carried::Prev(prev) => Older::Sample(prev),
+            Carried::Window(span) => Older::Window(span),
+            Carried::Nothing => Older::None,
+            Carried::Dropped => {
+                *dropped += 1;
+                Older::None
+            }
+            Carried::StartedOver => {
+                *started_over += 1;
+                Older::None
+            }
+        }
+    }
+}
+
+/// Upstream's history rule shared by nodes and containers: one older sample.
 fn carry_history(old: &Series, new: &MetricsPoint) -> Carried {
     if new.timestamp > old.last.timestamp {
         return Carried::Prev(Sample::of(&old.last));
     }
-    match old.prev {
-        Some(prev) if prev.timestamp < new.timestamp => Carried::Prev(prev),
-        Some(_) => Carried::Dropped,
-        None => Carried::Nothing,
+    match old.older {
+        Older::Sample(prev) if prev.timestamp < new.timestamp => Carried::Prev(prev),
+        Older::Sample(_) => Carried::Dropped,
+        // A window only exists in a store with a usage window, which never comes here.
+        Older::None | Older::Window(_) => Carried::Nothing,
     }
-}
-
-fn advance_nodes(
-    old_nodes: &[NodeEntry],
-    incoming: HashMap<String, MetricsPoint>,
-    summary: &mut StoreSummary,
-    first_usage_error: &mut Option<UsageFailure>,
-) -> Vec<NodeEntry> {
-    let mut incoming: Vec<(String, MetricsPoint)> = incoming.into_iter().collect();
-    incoming.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-    let mut old_nodes = old_nodes.iter().peekable();
-    let mut nodes = Vec::with_capacity(incoming.len());
-    for (name, point) in incoming {
-        let old = seek(&mut old_nodes, |old| (*old.name).cmp(name.as_str()));
-        // Node start time is not compared here; a reboot surfaces as a CPU decrease.
-        let prev = match old.map(|old| carry_history(&old.series, &point)) {
-            Some(Carried::Prev(prev)) => Some(prev),
-            Some(Carried::Dropped) => {
-                summary.node_prevs_dropped += 1;
-                None
-            }
-            Some(Carried::Nothing) | None => None,
-        };
-        let series = Series { last: point, prev };
-        match series.usage() {
-            Some(Ok(_)) => summary.servable_nodes += 1,
-            Some(Err(error)) => {
-                summary.node_usage_errors += 1;
-                first_usage_error.get_or_insert_with(|| UsageFailure {
-                    item: format!("node {name}"),
-                    error,
-                });
-            }
-            None => {}
-        }
-        if prev.is_some() {
-            summary.node_points += 1;
-        }
-        let name = old.map_or_else(|| Arc::from(name.as_str()), |old| Arc::clone(&old.name));
-        nodes.push(NodeEntry { name, series });
-    }
-    summary.nodes = nodes.len();
-    nodes
 }
 
 /// The time a served pod reports: that of its successful container with the earliest timestamp
 /// (the first by name on a tie, where upstream's map order makes the choice random).
 fn pod_time(
     containers: &[ContainerEntry],
+    window_samples: &[WindowSample],
     pod: &PodRef,
     summary: &mut StoreSummary,
     first_usage_error: &mut Option<UsageFailure>,
 ) -> PodTime {
     let mut earliest: Option<PodTime> = None;
     for container in containers {
-        match container.series.usage() {
+        match container.series.usage(window_samples) {
             Some(Ok(usage)) if earliest.is_none_or(|time| usage.timestamp < time.timestamp) => {
                 earliest = Some(PodTime {
                     timestamp: usage.timestamp,
@@ -390,7 +500,7 @@ mod tests {
 
     #[test]
     fn fresh_window_is_half_open_from_ten_seconds_to_the_resolution() {
-        let rules = Rules::new(Duration::from_secs(15));
+        let rules = Rules::new(Duration::from_secs(15), Duration::ZERO);
         let start = 1_000 * S;
         assert!(
             rules
@@ -416,7 +526,7 @@ mod tests {
 
     #[test]
     fn fresh_prev_is_zero_cpu_at_start_time() {
-        let rules = Rules::new(Duration::from_secs(60));
+        let rules = Rules::new(Duration::from_secs(60), Duration::ZERO);
         let prev = rules
             .fresh_container_prev(&point(100 * S, 130 * S))
             .unwrap();
@@ -432,13 +542,13 @@ mod tests {
 
     #[test]
     fn resolution_at_or_below_ten_seconds_disables_the_shortcut() {
-        let rules = Rules::new(Duration::from_secs(10));
+        let rules = Rules::new(Duration::from_secs(10), Duration::ZERO);
         assert!(rules.fresh_container_prev(&point(0, 10 * S)).is_none());
     }
 
     #[test]
     fn unknown_or_extreme_start_times_are_never_fresh() {
-        let rules = Rules::new(Duration::MAX);
+        let rules = Rules::new(Duration::MAX, Duration::ZERO);
         assert!(
             rules
                 .fresh_container_prev(&point(i64::MIN, i64::MAX))
@@ -450,7 +560,7 @@ mod tests {
 
     #[test]
     fn names_are_shared_between_neighbouring_pods_and_across_cycles() {
-        let rules = Rules::new(Duration::from_secs(15));
+        let rules = Rules::new(Duration::from_secs(15), Duration::ZERO);
         let batch = || {
             let mut batch = MetricsBatch::default();
             for pod in ["web-1", "web-2"] {
@@ -484,6 +594,59 @@ mod tests {
             &second.containers[1].name
         ));
         assert!(Arc::ptr_eq(&first.nodes[0].name, &second.nodes[0].name));
+    }
+
+    /// One node and one container, sampled every 15 s with CPU climbing.
+    fn steady_batch(cycle: i64) -> MetricsBatch {
+        let point = MetricsPoint {
+            start_time: Timestamp(-3_600 * S),
+            timestamp: Timestamp(cycle * 15 * S),
+            cumulative_cpu_ns: u64::try_from(cycle).unwrap() * 1_000,
+            memory_bytes: 1,
+            swap_bytes: None,
+        };
+        let mut batch = MetricsBatch::default();
+        batch.nodes.insert("n1".to_owned(), point);
+        let container = ContainerPoint {
+            name: "c".to_owned(),
+            point,
+        };
+        batch.pods.insert(PodRef::new("ns", "p"), vec![container]);
+        batch
+    }
+
+    fn after_cycles(rules: Rules, cycles: i64) -> Snapshot {
+        let mut snapshot = Snapshot::default();
+        for cycle in 0..cycles {
+            snapshot = rules.advance(&snapshot, steady_batch(cycle)).snapshot;
+        }
+        snapshot
+    }
+
+    #[test]
+    fn without_a_window_nothing_is_allocated_for_history() {
+        let snapshot = after_cycles(Rules::new(Duration::from_secs(15), Duration::ZERO), 20);
+        assert_eq!(snapshot.window_samples.capacity(), 0);
+        let series = [snapshot.nodes[0].series, snapshot.containers[0].series];
+        assert!(
+            series
+                .iter()
+                .all(|series| matches!(series.older, Older::Sample(_)))
+        );
+    }
+
+    /// Memory per series, beyond its name: 80 bytes inline without a window (as before windows
+    /// existed), plus 16 per older sample with one: 8 at 2 minutes and 15 s.
+    #[test]
+    fn memory_per_series_at_two_minutes_and_fifteen_seconds() {
+        let rules = Rules::new(Duration::from_secs(15), Duration::from_secs(120));
+        let snapshot = after_cycles(rules, 20);
+        let series = 2;
+        let bytes_per_series = size_of::<Series>()
+            + snapshot.window_samples.len() * size_of::<WindowSample>() / series;
+        assert_eq!(bytes_per_series, 80 + 8 * 16);
+        // The vector is sized for the worst case of one more sample per series, never more.
+        assert!(snapshot.window_samples.capacity() <= snapshot.window_samples.len() + series);
     }
 
     #[test]

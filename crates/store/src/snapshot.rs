@@ -4,7 +4,8 @@
 //! Layout is chosen for reads of whole lists and for memory: nodes and pods live in vectors
 //! sorted by name and by (namespace, name), so lists come out in API order without sorting and a
 //! namespace is a contiguous range; all containers live in one flat vector that each pod indexes
-//! into, instead of one allocation per pod.
+//! into, instead of one allocation per pod. With a usage window, the older samples of every
+//! series likewise live in one flat vector that each series indexes into.
 
 use std::fmt;
 use std::ops::Range;
@@ -12,21 +13,48 @@ use std::sync::Arc;
 
 use crate::batch::{MetricsPoint, Timestamp};
 use crate::usage::{ContainerUsage, NodeUsage, Sample, UsageError, resource_usage};
+use crate::window::{WindowSample, WindowSpan};
 
-/// The last point of a node or container and, when history allows a rate, the older sample to
-/// compute it against.
+/// The last point of a node or container and, when history allows a rate, what to compute it
+/// against.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Series {
     pub(crate) last: MetricsPoint,
-    pub(crate) prev: Option<Sample>,
+    pub(crate) older: Older,
+}
+
+/// What a series' rate is computed against. The same size as the `Option<Sample>` it replaces,
+/// so a store without a usage window costs exactly what it did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Older {
+    /// Nothing older: the item cannot be served yet.
+    None,
+    /// One older sample: upstream's `prev` without a usage window; with one, only ever a fresh
+    /// container's synthetic start.
+    Sample(Sample),
+    /// With a usage window: the real older samples kept, in the snapshot's window samples.
+    Window(WindowSpan),
 }
 
 impl Series {
+    /// Whether the series has something older to compute a rate against (upstream's "has a
+    /// `prev`", which points and readiness count).
+    pub(crate) fn has_older(&self) -> bool {
+        !matches!(self.older, Older::None)
+    }
+
     /// `None` without an older sample; otherwise the usage or why it cannot be computed.
-    pub(crate) fn usage(&self) -> Option<Result<NodeUsage, UsageError>> {
-        self.prev
-            .as_ref()
-            .map(|prev| resource_usage(&self.last, prev))
+    /// `window_samples` are those of the snapshot holding this series.
+    pub(crate) fn usage(
+        &self,
+        window_samples: &[WindowSample],
+    ) -> Option<Result<NodeUsage, UsageError>> {
+        let older = match self.older {
+            Older::None => return None,
+            Older::Sample(sample) => sample,
+            Older::Window(span) => window_samples.get(span.oldest())?.older_end_for(&self.last),
+        };
+        Some(resource_usage(&self.last, &older))
     }
 }
 
@@ -100,6 +128,9 @@ pub struct Snapshot {
     pub(crate) pods: Vec<PodEntry>,
     /// Grouped by pod, in pod order; each pod's group is sorted by container name.
     pub(crate) containers: Vec<ContainerEntry>,
+    /// The older samples of every windowed series, which index into it; empty (unallocated)
+    /// without a usage window.
+    pub(crate) window_samples: Vec<WindowSample>,
     pub(crate) counts: Counts,
 }
 
@@ -110,6 +141,7 @@ impl fmt::Debug for Snapshot {
             .field("nodes", &self.nodes.len())
             .field("pods", &self.pods.len())
             .field("containers", &self.containers.len())
+            .field("window_samples", &self.window_samples.len())
             .field("counts", &self.counts)
             .finish()
     }
@@ -122,14 +154,15 @@ impl Snapshot {
             .nodes
             .binary_search_by(|node| (*node.name).cmp(name))
             .ok()?;
-        self.nodes[index].series.usage()?.ok()
+        self.nodes[index].series.usage(&self.window_samples)?.ok()
     }
 
     /// Every servable node with its usage, sorted by name.
     pub fn nodes(&self) -> impl Iterator<Item = (&str, NodeUsage)> + '_ {
-        self.nodes
-            .iter()
-            .filter_map(|node| Some((&*node.name, node.series.usage()?.ok()?)))
+        self.nodes.iter().filter_map(|node| {
+            let usage = node.series.usage(&self.window_samples)?.ok()?;
+            Some((&*node.name, usage))
+        })
     }
 
     /// The usage of pod `namespace/name`, if it can be served.
@@ -210,6 +243,7 @@ impl Snapshot {
             name: &pod.name,
             time,
             containers,
+            window_samples: &self.window_samples,
         })
     }
 }
@@ -221,6 +255,7 @@ pub struct PodUsage<'a> {
     name: &'a str,
     time: PodTime,
     containers: &'a [ContainerEntry],
+    window_samples: &'a [WindowSample],
 }
 
 impl fmt::Debug for PodUsage<'_> {
@@ -261,8 +296,29 @@ impl<'a> PodUsage<'a> {
     /// Each container whose usage could be computed, sorted by name. Containers whose counters
     /// went backwards are left out, so this can be empty while the pod is still served.
     pub fn containers(&self) -> impl Iterator<Item = (&'a str, ContainerUsage)> + 'a {
-        self.containers
-            .iter()
-            .filter_map(|container| Some((&*container.name, container.series.usage()?.ok()?)))
+        let window_samples = self.window_samples;
+        self.containers.iter().filter_map(move |container| {
+            let usage = container.series.usage(window_samples)?.ok()?;
+            Some((&*container.name, usage))
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The memory a series costs, inline in its node or container entry. Without a usage window
+    /// nothing else is allocated for it; with one, each older sample adds
+    /// `size_of::<WindowSample>()` to the snapshot's window samples.
+    #[test]
+    fn a_series_costs_what_it_did_before_usage_windows() {
+        assert_eq!(size_of::<Older>(), size_of::<Option<Sample>>());
+        assert_eq!(
+            size_of::<Series>(),
+            size_of::<MetricsPoint>() + size_of::<Option<Sample>>()
+        );
+        assert_eq!(size_of::<Series>(), 80);
+        assert_eq!(size_of::<WindowSample>(), 16);
     }
 }

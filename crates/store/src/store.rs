@@ -16,6 +16,7 @@ use crate::summary::StoreSummary;
 pub struct Store {
     rules: Rules,
     metric_resolution: Duration,
+    usage_window: Duration,
     current: ArcSwap<Snapshot>,
     /// Serialises writers: two concurrent cycles would both build on the same snapshot and one
     /// would silently lose the other's history. Readers never take it.
@@ -28,6 +29,7 @@ impl fmt::Debug for Store {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Store")
             .field("metric_resolution", &self.metric_resolution)
+            .field("usage_window", &self.usage_window)
             .field("current", &*self.current.load())
             .finish_non_exhaustive()
     }
@@ -37,9 +39,21 @@ impl Store {
     /// An empty, not-ready store. `metric_resolution` is the scrape interval; it bounds the age
     /// below which a new container is served after a single scrape.
     pub fn new(metric_resolution: Duration) -> Store {
+        Store::with_usage_window(metric_resolution, Duration::ZERO)
+    }
+
+    /// An empty, not-ready store whose CPU rates span up to `usage_window` rather than the last
+    /// two scrapes (see the crate docs); zero is [`Store::new`]'s upstream behaviour.
+    ///
+    /// Each node and container then keeps up to `ceil(usage_window / metric_resolution)` older
+    /// samples of 16 bytes, at most 40. Any window is accepted (the binary's flag checks bounds);
+    /// one shorter than the resolution keeps a single older sample, yet still follows the
+    /// window's rules for counters going backwards and for fresh containers.
+    pub fn with_usage_window(metric_resolution: Duration, usage_window: Duration) -> Store {
         Store {
-            rules: Rules::new(metric_resolution),
+            rules: Rules::new(metric_resolution, usage_window),
             metric_resolution,
+            usage_window,
             current: ArcSwap::from_pointee(Snapshot::default()),
             writer: Mutex::new(()),
             generation: tokio::sync::watch::Sender::new(0),
@@ -88,6 +102,8 @@ fn log_cycle(summary: &StoreSummary, first_usage_error: Option<&UsageFailure>) {
         servable_pods = summary.servable_pods,
         prevs_dropped = summary.prevs_dropped(),
         duplicate_containers = summary.duplicate_containers,
+        histories_started_over = summary.histories_started_over(),
+        window_samples = summary.window_samples,
         "stored metrics batch"
     );
     if let Some(failure) = first_usage_error {

@@ -18,6 +18,10 @@ pub struct StoreSummary {
     pub node_usage_errors: usize,
     /// Nodes that lost their older sample because the new point was not newer than it.
     pub node_prevs_dropped: usize,
+    /// With a usage window: nodes whose kept samples were discarded because the CPU counter or
+    /// start time went backwards (a reboot); served again from their next sample. Without a
+    /// window these count as usage errors instead.
+    pub node_histories_started_over: usize,
 
     /// Pods in the batch with at least one container.
     pub pods: usize,
@@ -41,6 +45,15 @@ pub struct StoreSummary {
     pub container_usage_errors: usize,
     /// Containers that lost their older sample because the new point was not newer than it.
     pub container_prevs_dropped: usize,
+    /// With a usage window: containers whose kept samples were discarded because the CPU counter
+    /// or start time went backwards; served again from their next sample (their pod too, if
+    /// every other container is). Without a window, those of servable pods count as usage
+    /// errors instead.
+    pub container_histories_started_over: usize,
+
+    /// With a usage window: older samples kept over all nodes and containers, 16 bytes each.
+    /// Always 0 without one.
+    pub window_samples: usize,
 
     /// Readiness before this cycle.
     pub readiness_before: Readiness,
@@ -62,5 +75,10 @@ impl StoreSummary {
     /// Older samples discarded because a new point was not newer than them.
     pub fn prevs_dropped(&self) -> usize {
         self.node_prevs_dropped + self.container_prevs_dropped
+    }
+
+    /// Nodes and containers whose usage window started over because a counter went backwards.
+    pub fn histories_started_over(&self) -> usize {
+        self.node_histories_started_over + self.container_histories_started_over
     }
 }

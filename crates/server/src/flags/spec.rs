@@ -164,6 +164,14 @@ pub static FLAGS: &[FlagSpec] = &[
         Extension,
         "Record a Kubernetes Event on a Node when its scrapes start failing (Warning FailedScrape, naming the cause) and when they recover (Normal ScrapeRecovered), so `kubectl describe node` says why `kubectl top` shows <unknown>. Needs create/patch on events.k8s.io events.",
     ),
+    flag(
+        MetricsServer,
+        "usage-window",
+        Duration,
+        "0s",
+        Extension,
+        "Serve CPU as the average over this window instead of between the last two scrapes: every scrape of a node or container within the window is kept, and the served window is the distance to the oldest (at most 41 scrapes, so at most 10m at a 15s --metric-resolution). Use it for steadier CPU where the HorizontalPodAutoscaler flaps on bursty workloads, at the cost of reacting more slowly to real changes. Costs 16 bytes per node and container for each older scrape kept (128 bytes at 2m with 15s). Memory and swap stay the newest values. 0 keeps upstream's two-scrape rate; otherwise between --metric-resolution and 10m.",
+    ),
     flag(MetricsServer, "version", Bool, "", Honoured, "Show version"),
     // Generic
     flag(

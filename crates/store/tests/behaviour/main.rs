@@ -11,3 +11,5 @@ mod model;
 mod properties;
 mod rules;
 mod support;
+mod window;
+mod window_model;

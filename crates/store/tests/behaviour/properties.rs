@@ -13,7 +13,7 @@ use proptest::prelude::*;
 use crate::model::Model;
 use crate::support::{S, T0};
 
-const NODES: [&str; 3] = ["n1", "n2", "n3"];
+pub const NODES: [&str; 3] = ["n1", "n2", "n3"];
 const NAMESPACES: [&str; 3] = ["a", "b", "kube-system"];
 const PODS: [&str; 2] = ["p", "q"];
 const CONTAINERS: [&str; 3] = ["c1", "c2", "c3"];
@@ -67,7 +67,7 @@ fn container() -> impl Strategy<Value = ContainerPoint> {
 
 /// Each known node present with probability 0.8, each known pod with 0.7 (with 0–3 containers,
 /// names possibly repeated).
-fn metrics_batch() -> impl Strategy<Value = MetricsBatch> {
+pub fn metrics_batch() -> impl Strategy<Value = MetricsBatch> {
     let pod_count = NAMESPACES.len() * PODS.len();
     (
         vec(option::weighted(0.8, point()), NODES.len()),
@@ -86,14 +86,14 @@ fn metrics_batch() -> impl Strategy<Value = MetricsBatch> {
         })
 }
 
-fn every_pod_ref() -> impl Iterator<Item = PodRef> {
+pub fn every_pod_ref() -> impl Iterator<Item = PodRef> {
     NAMESPACES
         .iter()
         .flat_map(|namespace| PODS.iter().map(|pod| PodRef::new(*namespace, *pod)))
 }
 
 /// Moves sample times `cycles × step` forward and counters by 20 CPU-seconds per cycle.
-fn advance_samples(batch: &mut MetricsBatch, cycles: i64, step_ns: i64) {
+pub fn advance_samples(batch: &mut MetricsBatch, cycles: i64, step_ns: i64) {
     let cpu_ns = u64::try_from(cycles).unwrap() * 20_000_000_000;
     let points = batch
         .nodes
@@ -105,7 +105,7 @@ fn advance_samples(batch: &mut MetricsBatch, cycles: i64, step_ns: i64) {
     }
 }
 
-fn check_invariants(
+pub fn check_invariants(
     snapshot: &Snapshot,
     summary: &StoreSummary,
     batch: &MetricsBatch,

@@ -32,6 +32,8 @@ pub struct Options {
     pub metric_resolution: Duration,
     /// `--node-scrape-events`.
     pub node_scrape_events: bool,
+    /// `--usage-window`: how far back CPU rates reach; zero for upstream's last two scrapes.
+    pub usage_window: Duration,
     pub show_version: bool,
     pub kubelet: KubeletOptions,
     pub serving: ServingOptions,
@@ -44,6 +46,10 @@ pub struct Options {
 /// Upstream refuses resolutions below this: the kubelet itself samples about every 10-15 s.
 const MIN_METRIC_RESOLUTION: Duration = Duration::from_secs(10);
 
+/// The longest `--usage-window`: an average over longer hides the changes an autoscaler exists
+/// to follow, and the store keeps every scrape in the window for every node and container.
+const MAX_USAGE_WINDOW: Duration = Duration::from_secs(600);
+
 impl Options {
     /// Converts and validates; on failure returns every problem found.
     pub fn from_raw(raw: &RawFlags) -> Result<Options, Vec<String>> {
@@ -53,6 +59,7 @@ impl Options {
             kubeconfig: r.optional_string("kubeconfig").map(PathBuf::from),
             metric_resolution: r.duration("metric-resolution"),
             node_scrape_events: r.bool("node-scrape-events"),
+            usage_window: r.duration("usage-window"),
             show_version: r.bool("version"),
             kubelet: KubeletOptions::from_flags(&mut r),
             serving: ServingOptions::from_flags(&mut r),
@@ -87,6 +94,17 @@ impl Options {
             errors.push(format!(
                 "--metric-resolution must be at least 10s, got {}",
                 go_duration(resolution)
+            ));
+        }
+        // A window shorter than the resolution would hold a single older scrape: upstream's rate
+        // under another name.
+        let window = self.usage_window;
+        if !window.is_zero() && !(resolution..=MAX_USAGE_WINDOW).contains(&window) {
+            errors.push(format!(
+                "--usage-window must be 0 (off) or between --metric-resolution ({}) and {}, got {}",
+                go_duration(resolution),
+                go_duration(MAX_USAGE_WINDOW),
+                go_duration(window),
             ));
         }
         // Upstream scrapes within 90% of a resolution; a longer kubelet timeout could never fire.
@@ -252,6 +270,52 @@ mod tests {
             ]
         );
         assert!(parse(&["--metric-resolution=15s", "--kubelet-request-timeout=13s"]).is_ok());
+    }
+
+    #[test]
+    fn usage_window_is_off_by_default_and_else_between_the_resolution_and_ten_minutes() {
+        assert_eq!(parse(&[]).unwrap().usage_window, Duration::ZERO);
+        assert_eq!(
+            parse(&["--usage-window=0"]).unwrap().usage_window,
+            Duration::ZERO
+        );
+        for (args, window) in [
+            (&["--usage-window=1m"][..], 60),
+            (&["--metric-resolution=15s", "--usage-window=15s"], 15),
+            (&["--metric-resolution=15s", "--usage-window=2m"], 120),
+            (&["--usage-window=10m"], 600),
+        ] {
+            let options = parse(args).unwrap();
+            assert_eq!(
+                options.usage_window,
+                Duration::from_secs(window),
+                "{args:?}"
+            );
+        }
+        assert_eq!(
+            parse(&["--usage-window=30s"]).unwrap_err(),
+            [
+                "--usage-window must be 0 (off) or between --metric-resolution (1m0s) and 10m0s, got 30s"
+            ]
+        );
+        assert_eq!(
+            parse(&["--metric-resolution=15s", "--usage-window=10m1s"]).unwrap_err(),
+            [
+                "--usage-window must be 0 (off) or between --metric-resolution (15s) and 10m0s, got 10m1s"
+            ]
+        );
+        let errors = parse(&["--usage-window=-1m"]).unwrap_err();
+        assert_eq!(
+            errors,
+            ["invalid argument \"-1m\" for \"--usage-window\" flag: must not be negative"]
+        );
+        // Reported with every other bad flag.
+        let errors = parse(&["--metric-resolution=5s", "--usage-window=1s"]).unwrap_err();
+        assert!(
+            errors[0].starts_with("--metric-resolution must be at least 10s")
+                && errors[1].starts_with("--usage-window must be 0 (off) or between"),
+            "{errors:#?}"
+        );
     }
 
     #[test]
