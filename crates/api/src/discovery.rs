@@ -85,25 +85,12 @@ pub async fn apis(RawQuery(query): RawQuery, headers: HeaderMap) -> Response {
     match negotiated.output {
         DiscoveryOutput::Legacy => response::static_json(discovery::api_group_list(), pretty),
         DiscoveryOutput::Aggregated => {
-            let body = discovery::aggregated_discovery();
-            let etag = discovery::etag(body);
-            let unchanged = headers
-                .get(header::IF_NONE_MATCH)
-                .and_then(|v| v.to_str().ok())
-                .is_some_and(|tag| tag == etag);
-            let mut answer = if unchanged {
-                StatusCode::NOT_MODIFIED.into_response()
-            } else {
-                response::bytes(
-                    StatusCode::OK,
-                    discovery::AGGREGATED_DISCOVERY_CONTENT_TYPE,
-                    body,
-                )
-            };
+            let mut answer = cached_document(
+                &headers,
+                discovery::AGGREGATED_DISCOVERY_CONTENT_TYPE,
+                discovery::aggregated_discovery(),
+            );
             let headers = answer.headers_mut();
-            if let Ok(etag) = HeaderValue::from_str(&etag) {
-                headers.insert(header::ETAG, etag);
-            }
             headers.insert(header::VARY, HeaderValue::from_static("Accept"));
             headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("public"));
             answer
@@ -141,7 +128,11 @@ pub async fn version(RawQuery(query): RawQuery, headers: HeaderMap) -> Response 
 }
 
 /// A document with an ETag, answered 304 when the client already holds it.
-fn cached_document(headers: &HeaderMap, body: &'static [u8]) -> Response {
+fn cached_document(
+    headers: &HeaderMap,
+    content_type: &'static str,
+    body: &'static [u8],
+) -> Response {
     let etag = discovery::etag(body);
     let unchanged = headers
         .get(header::IF_NONE_MATCH)
@@ -150,7 +141,7 @@ fn cached_document(headers: &HeaderMap, body: &'static [u8]) -> Response {
     let mut answer = if unchanged {
         StatusCode::NOT_MODIFIED.into_response()
     } else {
-        response::bytes(StatusCode::OK, response::JSON, body)
+        response::bytes(StatusCode::OK, content_type, body)
     };
     if let Ok(etag) = HeaderValue::from_str(&etag) {
         answer.headers_mut().insert(header::ETAG, etag);
@@ -159,11 +150,11 @@ fn cached_document(headers: &HeaderMap, body: &'static [u8]) -> Response {
 }
 
 pub async fn openapi_v2(headers: HeaderMap) -> Response {
-    cached_document(&headers, openapi::v2())
+    cached_document(&headers, response::JSON, openapi::v2())
 }
 
 pub async fn openapi_v3(headers: HeaderMap) -> Response {
-    cached_document(&headers, openapi::v3_root())
+    cached_document(&headers, response::JSON, openapi::v3_root())
 }
 
 /// The group-version document, addressed by content hash from the v3 root: a current hash may
@@ -198,6 +189,6 @@ pub async fn openapi_v3_group_version(
             }
             answer
         }
-        None => cached_document(&headers, openapi::v3_group_version(version)),
+        None => cached_document(&headers, response::JSON, openapi::v3_group_version(version)),
     }
 }
