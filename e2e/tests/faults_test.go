@@ -83,9 +83,7 @@ func TestFailingKubeletsVanishAndReturn(t *testing.T) {
 				return true, ""
 			})
 			for _, node := range failing {
-				expectStatus(t, "GET a failing node", apiGet(t, metricsAPI+"/nodes/"+node, adminIdentity(t)),
-					failureStatus(404, "NotFound", fmt.Sprintf(`nodemetrics.metrics.k8s.io %q not found`, node),
-						map[string]any{"name": node, "group": "metrics.k8s.io", "kind": "nodemetrics"}))
+				expectNodeNotFoundBecause(t, apiGet(t, metricsAPI+"/nodes/"+node, adminIdentity(t)), node, phase[node].detail)
 			}
 			served := podMetricsList(t, metricsAPI+"/pods")
 			for _, item := range served.Items {
@@ -152,15 +150,8 @@ func TestKubeletWithAWrongCertificateIsNotScraped(t *testing.T) {
 		}
 		return true, ""
 	})
-	// The 404 is upstream's Status, its message saying why: the last failure and how long ago.
-	r := directGet(t, instance, metricsAPI+"/nodes/"+bad, admin)
-	var missing statusJSON
-	if err := json.Unmarshal(r.body, &missing); err != nil || r.status != 404 || missing.Reason != "NotFound" ||
-		!strings.HasPrefix(missing.Message, fmt.Sprintf(`nodemetrics.metrics.k8s.io %q not found: the last scrape of node %q, `, bad, bad)) ||
-		!strings.Contains(missing.Message, "x509: certificate signed by unknown authority") ||
-		!reflect.DeepEqual(missing.Details, map[string]any{"name": bad, "group": "metrics.k8s.io", "kind": "nodemetrics"}) {
-		t.Errorf("GET the node: %s", r)
-	}
+	expectNodeNotFoundBecause(t, directGet(t, instance, metricsAPI+"/nodes/"+bad, admin), bad,
+		"x509: certificate signed by unknown authority")
 	// Where users look: a Warning event on the Node, naming the cause; a per-reason gauge.
 	eventually(t, 2*defaultResolution, "a FailedScrape event on "+bad, func() (bool, string) {
 		notes := nodeEventNotes(t, bad, "FailedScrape")
@@ -195,6 +186,21 @@ func TestKubeletWithAWrongCertificateIsNotScraped(t *testing.T) {
 		}
 		return true, ""
 	})
+}
+
+// expectNodeNotFoundBecause checks the 404 of a node whose scrapes fail: upstream's
+// Status (code, reason, details) with a message that adds why — the last failure,
+// how long ago, and its text, which must contain cause.
+func expectNodeNotFoundBecause(t *testing.T, r response, node, cause string) {
+	t.Helper()
+	var missing statusJSON
+	if err := json.Unmarshal(r.body, &missing); err != nil || r.status != 404 || missing.Kind != "Status" ||
+		missing.Status != "Failure" || missing.Reason != "NotFound" || missing.Code != 404 ||
+		!strings.HasPrefix(missing.Message, fmt.Sprintf(`nodemetrics.metrics.k8s.io %q not found: the last scrape of node %q, `, node, node)) ||
+		!strings.Contains(missing.Message, cause) ||
+		!reflect.DeepEqual(missing.Details, map[string]any{"name": node, "group": "metrics.k8s.io", "kind": "nodemetrics"}) {
+		t.Errorf("GET node %s: want upstream's 404 saying the last scrape failed with %q, got %s", node, cause, r)
+	}
 }
 
 // nodeEventNotes lists the notes of metrics-server's events with reason on a node.
