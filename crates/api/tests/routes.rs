@@ -141,21 +141,21 @@ async fn get(
     uri: &str,
     accept: Option<&str>,
 ) -> (StatusCode, http::HeaderMap, String) {
+    let (status, headers, body) = get_bytes(app, uri, accept).await;
+    (status, headers, String::from_utf8(body).unwrap())
+}
+
+/// One GET through the router; `accept` is sent when given. The body is left unread
+/// (watches stream it).
+async fn send(app: &Router, uri: &str, accept: Option<&str>) -> http::Response<Body> {
     let mut request = Request::builder().uri(uri);
     if let Some(accept) = accept {
         request = request.header(header::ACCEPT, accept);
     }
-    let response = app
-        .clone()
+    app.clone()
         .oneshot(request.body(Body::empty()).unwrap())
         .await
-        .unwrap();
-    let status = response.status();
-    let headers = response.headers().clone();
-    let body = axum::body::to_bytes(response.into_body(), usize::MAX)
-        .await
-        .unwrap();
-    (status, headers, String::from_utf8(body.to_vec()).unwrap())
+        .unwrap()
 }
 
 async fn get_json(app: &Router, uri: &str, accept: Option<&str>) -> (StatusCode, Value) {
@@ -430,14 +430,9 @@ async fn pods_are_selected_by_the_node_they_are_bound_to() {
 async fn get_bytes(
     app: &Router,
     uri: &str,
-    accept: &str,
+    accept: Option<&str>,
 ) -> (StatusCode, http::HeaderMap, Vec<u8>) {
-    let request = Request::builder()
-        .uri(uri)
-        .header(header::ACCEPT, accept)
-        .body(Body::empty())
-        .unwrap();
-    let response = app.clone().oneshot(request).await.unwrap();
+    let response = send(app, uri, accept).await;
     let status = response.status();
     let headers = response.headers().clone();
     let body = axum::body::to_bytes(response.into_body(), usize::MAX)
@@ -464,6 +459,7 @@ async fn protobuf_answers_equal_the_json_answers() {
         let base = format!("/apis/metrics.k8s.io/{version}");
         let api_version = format!("metrics.k8s.io/{version}");
         for accept in [PROTOBUF_FIRST, PROTOBUF_ONLY] {
+            let accept = Some(accept);
             // Pods: names, namespaces, windows, containers and usage text agree with JSON.
             let (_, json) = get_json(&f.app, &format!("{base}/pods"), None).await;
             let (status, headers, body) = get_bytes(&f.app, &format!("{base}/pods"), accept).await;
@@ -591,7 +587,8 @@ async fn protobuf_answers_equal_the_json_answers() {
         }
     }
     // Nothing acceptable: a 406 that names protobuf among what is served.
-    let (status, _, body) = get_bytes(&f.app, &format!("{GV}/nodes"), "application/yaml").await;
+    let (status, _, body) =
+        get_bytes(&f.app, &format!("{GV}/nodes"), Some("application/yaml")).await;
     assert_eq!(status, StatusCode::NOT_ACCEPTABLE);
     assert!(
         String::from_utf8(body)
@@ -978,15 +975,7 @@ impl Stream {
         uri: &str,
         accept: Option<&str>,
     ) -> (StatusCode, http::HeaderMap, Stream) {
-        let mut request = Request::builder().uri(uri);
-        if let Some(accept) = accept {
-            request = request.header(header::ACCEPT, accept);
-        }
-        let response = app
-            .clone()
-            .oneshot(request.body(Body::empty()).unwrap())
-            .await
-            .unwrap();
+        let response = send(app, uri, accept).await;
         let status = response.status();
         let headers = response.headers().clone();
         (status, headers, Stream(response.into_body()))
