@@ -4,6 +4,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"testing"
+	"time"
 )
 
 func TestEnvRoundTripAndShellCompatibility(t *testing.T) {
@@ -37,7 +38,15 @@ func TestProcessesReferencingFindsAChild(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
-	pids := ProcessesReferencing(dir)
+	// Start returns once the child is forked; its command line names dir only after
+	// it has exec'd sh, which on a loaded machine can take a moment.
+	var pids []int
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		pids = ProcessesReferencing(dir)
+		if len(pids) == 1 && pids[0] == cmd.Process.Pid || time.Now().After(deadline) {
+			break
+		}
+	}
 	if len(pids) != 1 || pids[0] != cmd.Process.Pid {
 		t.Fatalf("found %v, want [%d]", pids, cmd.Process.Pid)
 	}
