@@ -187,6 +187,16 @@ fn with_reported_swap(mut value: Value) -> Value {
     value
 }
 
+/// The `metadata.name` of each item of a list, in order.
+fn item_names(list: &Value) -> Vec<String> {
+    list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|item| item["metadata"]["name"].as_str().unwrap().to_string())
+        .collect()
+}
+
 /// `creationTimestamp` is the request time; container order carries no meaning upstream.
 fn normalise(mut value: Value) -> Value {
     fn walk(value: &mut Value) {
@@ -289,14 +299,7 @@ async fn tables_match_upstream() {
 #[tokio::test]
 async fn selectors_filter_like_upstream() {
     let f = app();
-    let names = |value: &Value| -> Vec<String> {
-        value["items"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|i| i["metadata"]["name"].as_str().unwrap().to_string())
-            .collect()
-    };
+    let names = item_names;
     let (_, web) = get_json(&f.app, &format!("{GV}/pods?labelSelector=app%3Dweb"), None).await;
     assert_eq!(names(&web), ["web-6d4cf56db6-8fkq2"]);
     let (_, system) = get_json(
@@ -369,14 +372,7 @@ async fn selectors_filter_like_upstream() {
 #[tokio::test]
 async fn pods_are_selected_by_the_node_they_are_bound_to() {
     let f = app();
-    let names = |value: &Value| -> Vec<String> {
-        value["items"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|i| i["metadata"]["name"].as_str().unwrap().to_string())
-            .collect()
-    };
+    let names = item_names;
     // Sorted by namespace, then name.
     let all = [
         "redis-0",
@@ -648,14 +644,7 @@ async fn v1_serves_the_same_objects_as_v1beta1() {
 #[tokio::test]
 async fn repeated_query_parameters_are_served_with_their_first_value() {
     let f = app();
-    let names = |list: &Value| -> Vec<String> {
-        list["items"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|item| item["metadata"]["name"].as_str().unwrap().to_string())
-            .collect()
-    };
+    let names = item_names;
     for query in [
         "fieldSelector=metadata.name%3Dredis-0&fieldSelector=",
         "fieldSelector=metadata.name%3Dredis-0&fieldSelector=metadata.name%3Dweb-6d4cf56db6-8fkq2",
