@@ -7,7 +7,7 @@
 //! telling about: a node starts failing, fails for another reason, or recovers. A node failing
 //! the same way cycle after cycle is one transition, not one per cycle.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Mutex, PoisonError};
 
 use metric_store::Timestamp;
@@ -62,7 +62,12 @@ impl ScrapeHealth {
     /// the cluster or the node selector) are forgotten. Returns what changed.
     pub fn record(&self, outcomes: &[NodeOutcome], now: Timestamp) -> Vec<Transition> {
         let mut nodes = self.nodes.lock().unwrap_or_else(PoisonError::into_inner);
-        nodes.retain(|name, _| outcomes.iter().any(|outcome| &outcome.node == name));
+        // A set, not a scan of the outcomes per node: this runs every cycle for every node.
+        let scraped: HashSet<&str> = outcomes
+            .iter()
+            .map(|outcome| outcome.node.as_str())
+            .collect();
+        nodes.retain(|name, _| scraped.contains(name.as_str()));
         let mut transitions = Vec::new();
         for outcome in outcomes {
             let health = nodes
