@@ -2,7 +2,8 @@
 // a given scale and prints one table (see e2e/README.md, "Benchmark"):
 //
 //	e2e/bench --nodes N --pods-per-node M [--containers-per-pod C] [--resolution 15s]
-//	          [--cycles K] [--samples S] [--keep] [--json FILE] [--binary PATH] [-- ARGS...]
+//	          [--cycles K] [--samples S] [--keep] [--json FILE] [--binary PATH]
+//	          [--compare upstream|PATH] [-- ARGS...]
 package main
 
 import (
@@ -10,10 +11,12 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
@@ -21,7 +24,8 @@ import (
 )
 
 const usage = `usage: e2e/bench --nodes N --pods-per-node M [--containers-per-pod C] [--resolution 15s]
-                 [--cycles K] [--samples S] [--keep] [--json FILE] [--binary PATH] [-- ARGS...]
+                 [--cycles K] [--samples S] [--keep] [--json FILE] [--binary PATH]
+                 [--compare upstream|PATH] [-- ARGS...]
 
 Brings up the e2e sandbox at that size (scenarios/scale.yaml with C containers
 per filler pod) or reuses a running one of that size, runs the metrics-server
@@ -29,6 +33,11 @@ binary (default target/release/metrics-server, built when missing) with the
 manifest's args, --metric-resolution and ARGS, measures K scrape cycles without
 load, then S timed requests per query and path, and prints one table.
 A sandbox bench started is stopped at the end unless --keep.
+
+--compare runs a second binary the same way on the same sandbox right after
+the first and adds a side-by-side table with the ratio of every figure;
+"upstream" is the Go original, built by e2e/upstream/build from the Go module
+pinned there. ARGS go to both binaries (both take metrics-server's flags).
 
 flags:
 `
@@ -79,6 +88,7 @@ func run() int {
 	fs.StringVar(&o.Binary, "binary", defaultBinary, "metrics-server executable (any implementation taking metrics-server's flags)")
 	fs.BoolVar(&o.Keep, "keep", false, "leave a sandbox that bench started running")
 	jsonFile := fs.String("json", "", "also write the figures to this file as JSON")
+	compare := fs.String("compare", "", `measure this binary too, right after, on the same sandbox ("upstream": the Go original from e2e/upstream)`)
 	if err := fs.Parse(os.Args[1:]); err != nil {
 		return 2
 	}
@@ -93,9 +103,22 @@ func run() int {
 		return 1
 	}
 
+	var other string
+	if *compare != "" {
+		if other, err = comparedBinary(*compare, dir); err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			return 1
+		}
+	}
+
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	result, err := bench.Run(ctx, o)
+	var result interface{ WriteTable(io.Writer) error }
+	if other == "" {
+		result, err = bench.Run(ctx, o)
+	} else {
+		result, err = bench.Compare(ctx, o, other)
+	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		return 1
@@ -115,6 +138,28 @@ func run() int {
 		}
 	}
 	return 0
+}
+
+// comparedBinary resolves --compare: "upstream" is built by e2e/upstream/build
+// (which prints its path); anything else is an existing executable.
+func comparedBinary(compare, e2eDir string) (string, error) {
+	if compare == "upstream" {
+		cmd := exec.Command(filepath.Join(e2eDir, "upstream", "build"))
+		cmd.Stderr = os.Stderr
+		out, err := cmd.Output()
+		if err != nil {
+			return "", fmt.Errorf("building the Go original (e2e/upstream/build): %w", err)
+		}
+		return strings.TrimSpace(string(out)), nil
+	}
+	abs, err := filepath.Abs(compare)
+	if err != nil {
+		return "", err
+	}
+	if _, err := os.Stat(abs); err != nil {
+		return "", fmt.Errorf("--compare: %w", err)
+	}
+	return abs, nil
 }
 
 // prepare makes *binary absolute (building our release binary when it is the

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"k8s.io/client-go/dynamic"
@@ -82,8 +83,12 @@ func metricsServerStart(paths runstate.Paths, args []string) int {
 	fs.IntVar(&opts.Port, "port", 0, "HTTPS port on HOST_IP (0: a free one)")
 	noRegister := fs.Bool("no-register", false, "only run the binary; do not apply the manifest or route the APIService to it")
 	fs.DurationVar(&opts.Timeout, "timeout", 2*time.Minute, "how long to wait for /readyz and the APIService")
+	apiVersions := fs.String("api-versions", "", "comma-separated metrics.k8s.io versions to route here, e.g. v1beta1 for the Go original (default: every APIService of the manifest; the others are deleted)")
 	if err := fs.Parse(args); err != nil {
 		return 2
+	}
+	if *apiVersions != "" {
+		opts.APIVersions = strings.Split(*apiVersions, ",")
 	}
 	opts.ExtraArgs = fs.Args()
 	opts.Register = !*noRegister

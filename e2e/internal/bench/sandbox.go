@@ -133,7 +133,9 @@ func (s Sandbox) Env() (map[string]string, error) {
 // StartMetricsServer installs and runs binary as instance name; it returns
 // once the instance is ready and the APIService routes to it.
 func (s Sandbox) StartMetricsServer(ctx context.Context, name, binary string, timeout time.Duration, args []string) error {
-	cmdArgs := []string{"metrics-server", "start", "--name", name, "--binary", binary, "--timeout", timeout.String(), "--"}
+	// Only v1beta1 is routed: it is all bench measures, and all the Go original
+	// serves (a v1 APIService left pointing at it would never turn Available).
+	cmdArgs := []string{"metrics-server", "start", "--name", name, "--binary", binary, "--timeout", timeout.String(), "--api-versions", "v1beta1", "--"}
 	cmd := s.command(ctx, append(cmdArgs, args...)...)
 	// Cancelling may kill this one: the instance it started is stopped by name.
 	cmd.Cancel = nil

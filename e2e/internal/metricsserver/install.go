@@ -18,6 +18,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	authenticationv1 "k8s.io/api/authentication/v1"
@@ -160,6 +161,27 @@ func (c Clients) apply(ctx context.Context, obj *unstructured.Unstructured, dryR
 	return err
 }
 
+// routed says whether APIService obj is one of apiVersions (nil: all are).
+func routed(obj *unstructured.Unstructured, apiVersions []string) bool {
+	if apiVersions == nil {
+		return true
+	}
+	version, _, _ := unstructured.NestedString(obj.Object, "spec", "version")
+	return slices.Contains(apiVersions, version)
+}
+
+func (c Clients) delete(ctx context.Context, obj *unstructured.Unstructured) error {
+	client, err := c.resource(obj)
+	if err != nil {
+		return err
+	}
+	err = client.Delete(ctx, obj.GetName(), metav1.DeleteOptions{})
+	if apierrors.IsNotFound(err) {
+		return nil
+	}
+	return err
+}
+
 // Register applies everything the manifest holds except the Deployment; the
 // Service loses its selector (there are no pods for it to select) and an
 // EndpointSlice sends its https port to address:port.
@@ -179,9 +201,19 @@ func (c Clients) InstallIdentity(ctx context.Context, m *Manifest) error {
 	return nil
 }
 
-func (c Clients) Register(ctx context.Context, m *Manifest, address string, port int32) error {
+// apiVersions names the metrics.k8s.io versions to route (nil: all the
+// manifest registers); the manifest's other APIServices are deleted, as on a
+// cluster running an implementation that serves only those (the Go original
+// serves v1beta1 alone).
+func (c Clients) Register(ctx context.Context, m *Manifest, address string, port int32, apiVersions []string) error {
 	for _, obj := range m.Objects {
 		if obj.GetKind() == "Deployment" {
+			continue
+		}
+		if obj.GetKind() == "APIService" && !routed(obj, apiVersions) {
+			if err := c.delete(ctx, obj); err != nil {
+				return fmt.Errorf("deleting %s %s: %w", obj.GetKind(), obj.GetName(), err)
+			}
 			continue
 		}
 		obj = obj.DeepCopy()

@@ -54,6 +54,9 @@ type StartOptions struct {
 	ExtraArgs []string
 	// Register applies the manifest's objects and routes the APIService here.
 	Register bool
+	// APIVersions are the metrics.k8s.io versions routed here and waited for
+	// (nil: every APIService of the manifest); the others are deleted.
+	APIVersions []string
 	// Timeout bounds the wait for /readyz (and APIService availability).
 	Timeout time.Duration
 }
@@ -106,7 +109,7 @@ func Start(ctx context.Context, paths runstate.Paths, env map[string]string, cli
 	}
 	// Both apply the ServiceAccount, which the token needs on a fresh sandbox.
 	if opts.Register {
-		if err := clients.Register(ctx, manifest, host, int32(port)); err != nil {
+		if err := clients.Register(ctx, manifest, host, int32(port), opts.APIVersions); err != nil {
 			return nil, err
 		}
 	} else if err := clients.InstallIdentity(ctx, manifest); err != nil {
@@ -151,7 +154,7 @@ func Start(ctx context.Context, paths runstate.Paths, env map[string]string, cli
 		return instance, err
 	}
 	if opts.Register {
-		if err := WaitAvailable(ctx, agg, opts.Timeout); err != nil {
+		if err := WaitAvailable(ctx, agg, apiServiceNames(manifest, opts.APIVersions), opts.Timeout); err != nil {
 			return instance, err
 		}
 	}
@@ -257,10 +260,21 @@ func (i *Instance) waitReady(ctx context.Context, timeout time.Duration, exited 
 	}
 }
 
-// WaitAvailable waits for the Available condition of both APIServices (v1beta1 and v1) to be True.
-func WaitAvailable(ctx context.Context, agg aggregator.Interface, timeout time.Duration) error {
+// apiServiceNames are the manifest's APIServices that apiVersions route.
+func apiServiceNames(m *Manifest, apiVersions []string) []string {
+	var names []string
+	for _, obj := range m.Objects {
+		if obj.GetKind() == "APIService" && routed(obj, apiVersions) {
+			names = append(names, obj.GetName())
+		}
+	}
+	return names
+}
+
+// WaitAvailable waits for the Available condition of the named APIServices to be True.
+func WaitAvailable(ctx context.Context, agg aggregator.Interface, names []string, timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
-	for _, name := range []string{APIServiceName, APIServiceNameV1} {
+	for _, name := range names {
 		if err := waitAvailable(ctx, agg, name, deadline); err != nil {
 			return err
 		}
