@@ -22,13 +22,12 @@
 //! rule applies only to a container with a single real sample.
 
 use std::cmp::Ordering;
-use std::collections::HashMap;
 use std::iter::Peekable;
 use std::ops::Range;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::batch::{ContainerPoint, MetricsBatch, MetricsPoint, PodRef};
+use crate::batch::{ContainerPoint, MetricsBatch, MetricsPoint, NameMap, PodRef};
 use crate::snapshot::{
     ContainerEntry, Counts, NodeEntry, Older, PodEntry, PodTime, Series, Snapshot,
 };
@@ -156,7 +155,7 @@ impl Rules {
     fn advance_pods(
         &self,
         previous: &Snapshot,
-        incoming: HashMap<PodRef, Vec<ContainerPoint>>,
+        incoming: NameMap<PodRef, Vec<ContainerPoint>>,
         window_samples: &mut WindowSamples<'_>,
         summary: &mut StoreSummary,
         first_usage_error: &mut Option<UsageFailure>,
@@ -333,7 +332,7 @@ impl Rules {
     fn advance_nodes(
         &self,
         old_nodes: &[NodeEntry],
-        incoming: HashMap<String, MetricsPoint>,
+        incoming: NameMap<String, MetricsPoint>,
         window_samples: &mut WindowSamples<'_>,
         summary: &mut StoreSummary,
         first_usage_error: &mut Option<UsageFailure>,

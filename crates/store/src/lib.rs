@@ -64,7 +64,7 @@ mod summary;
 mod usage;
 mod window;
 
-pub use batch::{ContainerPoint, MetricsBatch, MetricsPoint, PodRef, Timestamp};
+pub use batch::{ContainerPoint, MetricsBatch, MetricsPoint, NameMap, PodRef, Timestamp};
 pub use snapshot::{PodUsage, Readiness, Snapshot};
 pub use store::Store;
 pub use summary::StoreSummary;

@@ -7,10 +7,9 @@
 //! body size limit bounds the work; a pod may hold at most [`MAX_CONTAINERS_PER_POD`].
 
 use std::borrow::Cow;
-use std::collections::HashMap;
 use std::collections::hash_map::Entry;
 
-use metric_store::{ContainerPoint, MetricsPoint, PodRef, Timestamp};
+use metric_store::{ContainerPoint, MetricsPoint, NameMap, PodRef, Timestamp};
 
 use super::family::Family;
 use super::text::{ResourceDecodeError, ResourceErrorKind};
@@ -48,7 +47,7 @@ struct PodEntry {
     containers: Vec<ContainerEntry>,
     /// Container name → index into `containers`, built once the pod passes
     /// [`LINEAR_SCAN_CONTAINERS`].
-    container_index: Option<HashMap<String, usize>>,
+    container_index: Option<NameMap<String, usize>>,
     /// The pod reported more than [`MAX_CONTAINERS_PER_POD`] containers; it is left out.
     oversized: bool,
 }
@@ -75,7 +74,7 @@ impl PodEntry {
                 if let Some(by_name) = &mut self.container_index {
                     by_name.insert(name.clone(), index);
                 } else if index >= LINEAR_SCAN_CONTAINERS {
-                    let mut by_name: HashMap<String, usize> = self
+                    let mut by_name: NameMap<String, usize> = self
                         .containers
                         .iter()
                         .enumerate()
@@ -104,7 +103,7 @@ pub(crate) struct Assembler {
     node_seen: u8,
     /// namespace → pod name → index into `pods`; two levels so lookups borrow `&str` keys and
     /// allocate nothing for pods already seen.
-    pod_index: HashMap<String, HashMap<String, usize>>,
+    pod_index: NameMap<String, NameMap<String, usize>>,
     pods: Vec<PodEntry>,
     /// Series seen again in the same body (the later line won).
     duplicate_series: usize,
@@ -117,7 +116,7 @@ impl Assembler {
             scrape_start,
             node: MetricsPoint::default(),
             node_seen: 0,
-            pod_index: HashMap::new(),
+            pod_index: NameMap::default(),
             pods: Vec::new(),
             duplicate_series: 0,
         }
@@ -202,7 +201,7 @@ impl Assembler {
                     None => {
                         self.pod_index.insert(
                             namespace.to_owned(),
-                            HashMap::from([(pod.to_owned(), index)]),
+                            [(pod.to_owned(), index)].into_iter().collect(),
                         );
                     }
                 }
@@ -219,7 +218,7 @@ impl Assembler {
             (!node.timestamp.is_zero() && node.cumulative_cpu_ns != 0 && node.memory_bytes != 0)
                 .then_some(self.node);
 
-        let mut pods = HashMap::with_capacity(self.pods.len());
+        let mut pods = NameMap::with_capacity_and_hasher(self.pods.len(), Default::default());
         let mut incomplete_pods = Vec::new();
         let mut oversized_pods = Vec::new();
         for pod in self.pods {

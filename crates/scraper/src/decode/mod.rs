@@ -17,9 +17,7 @@ mod prom_parse;
 mod summary;
 mod text;
 
-use std::collections::HashMap;
-
-use metric_store::{ContainerPoint, MetricsPoint, PodRef};
+use metric_store::{ContainerPoint, MetricsPoint, NameMap, PodRef};
 
 pub use hand::decode_resource;
 #[cfg(feature = "oracle")]
@@ -34,7 +32,7 @@ pub struct KubeletMetrics {
     /// zero or missing CPU or memory).
     pub node: Option<MetricsPoint>,
     /// Every pod whose containers all have CPU and memory. Containers keep the kubelet's order.
-    pub pods: HashMap<PodRef, Vec<ContainerPoint>>,
+    pub pods: NameMap<PodRef, Vec<ContainerPoint>>,
     /// Pods left out because one of their containers lacked CPU or memory (or had zero). They
     /// are reported so the caller can log them; upstream drops them the same way.
     pub incomplete_pods: Vec<PodRef>,

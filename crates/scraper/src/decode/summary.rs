@@ -2,11 +2,10 @@
 //! fields metrics-server uses are declared; everything else the kubelet adds (PSI, filesystem,
 //! network, …) is skipped by serde, and every declared field may be missing or `null`.
 
-use std::collections::HashMap;
 use std::collections::hash_map::Entry;
 use std::fmt;
 
-use metric_store::{ContainerPoint, MetricsPoint, PodRef, Timestamp};
+use metric_store::{ContainerPoint, MetricsPoint, NameMap, PodRef, Timestamp};
 use serde::{Deserialize, Deserializer};
 
 use super::{KubeletMetrics, MAX_CONTAINERS_PER_POD};
@@ -40,7 +39,7 @@ pub fn decode_summary(body: &[u8]) -> Result<KubeletMetrics, SummaryDecodeError>
         node.swap.as_ref(),
     );
 
-    let mut pods = HashMap::with_capacity(summary.pods.len());
+    let mut pods = NameMap::with_capacity_and_hasher(summary.pods.len(), Default::default());
     let mut incomplete_pods = Vec::new();
     let mut oversized_pods = Vec::new();
     for pod in summary.pods {
