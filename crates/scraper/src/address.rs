@@ -2,7 +2,7 @@
 
 use std::net::Ipv6Addr;
 
-use reqwest::Url;
+use url::Url;
 
 use crate::error::ScrapeError;
 

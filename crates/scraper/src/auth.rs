@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::SystemTime;
 
-use reqwest::header::HeaderValue;
+use http::HeaderValue;
 use rustls::client::Resumption;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::WebPkiSupportedAlgorithms;
@@ -65,8 +65,8 @@ pub(crate) fn tls_config(config: &KubeletClientConfig) -> Result<ClientConfig, C
         (None, None) => builder.with_no_client_auth(),
         _ => return Err(ClientBuildError::IncompleteClientIdentity),
     };
-    // Matches the client's HTTP/1.1-only setting: a kubelet offered h2 would pick it.
-    tls.alpn_protocols = vec![b"http/1.1".to_vec()];
+    // No ALPN: without it a kubelet speaks HTTP/1.1, the client's only protocol (the connector
+    // sets ALPN itself and refuses a config that already has some).
     // Unless connections are kept, every scrape resumes the node's previous session;
     // rustls's default cache (256 servers) would evict most of a large cluster's.
     tls.resumption = Resumption::in_memory_sessions(TLS_SESSION_CACHE_SERVERS);

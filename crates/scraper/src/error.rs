@@ -257,8 +257,8 @@ pub enum ClientBuildError {
     },
     #[error("the bearer token contains characters not allowed in an HTTP header")]
     InvalidToken,
-    #[error("could not build the HTTP client: {0}")]
-    Http(#[from] reqwest::Error),
+    #[error("the user agent contains characters not allowed in an HTTP header")]
+    InvalidUserAgent,
 }
 
 #[cfg(test)]

@@ -12,6 +12,7 @@ mod address;
 mod auth;
 mod client;
 mod config;
+mod connect;
 mod cycle;
 pub mod decode;
 mod error;
