@@ -43,8 +43,8 @@ type Response = http::Response<Incoming>;
 /// reads this way, which costs next to nothing.
 const READ_BUFFER_BYTES: usize = 8 * 1024;
 
-/// Sent as upstream's Go client did through reqwest: promhttp answers `*/*` with the 0.0.4
-/// text format, as for a request without `Accept`.
+/// promhttp answers `*/*` with the 0.0.4 text format, just as it answers upstream's Go request,
+/// which sends no `Accept`.
 const ACCEPT_ANY: HeaderValue = HeaderValue::from_static("*/*");
 
 /// How much of an error response body is kept for the message (the kubelet's 401/403 bodies

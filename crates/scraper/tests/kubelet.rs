@@ -118,7 +118,7 @@ async fn requests_ask_for_no_compression_and_carry_the_user_agent() {
         .scrape(&node("worker-1", server.addr.port()))
         .await
         .unwrap();
-    // reqwest always sends `Accept: */*`; promhttp answers that with the 0.0.4 text format,
+    // The client sends `Accept: */*`; promhttp answers that with the 0.0.4 text format,
     // just as it does for Go's request without an Accept header.
     let user_agent = Some("metrics-server/v0.9.0 (linux/amd64)".to_owned());
     assert_eq!(
