@@ -39,7 +39,7 @@ type Response = http::Response<Incoming>;
 
 /// Each connection reads into a buffer of exactly this size. hyper's default grows the buffer
 /// with the reads (to 64 KiB and more for a 22 KB kubelet body) and keeps it while the
-/// connection idles, which made a kept connection cost about 60 KiB. A body takes a few more
+/// connection idles, which made a kept connection cost about 68 KiB. A body takes a few more
 /// reads this way, which costs next to nothing.
 const READ_BUFFER_BYTES: usize = 8 * 1024;
 

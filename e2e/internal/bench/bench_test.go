@@ -143,3 +143,63 @@ func TestSoakTableComparesTheLastMinutesWithTheEarlyOnes(t *testing.T) {
 		t.Errorf("table lacks %q:\n%s", want, out.String())
 	}
 }
+
+func TestComparisonPrintsRatiosAndJudgesIssue12Targets(t *testing.T) {
+	result := func(binary string, cpu float64, rss uint64, allPods float64) *Result {
+		allNodes := 12.0
+		return &Result{
+			Binary: binary, Nodes: 1000, PodsPerNode: 30, ContainersPerPod: 2, ResolutionSeconds: 15, Cycles: 5,
+			PodsServed: 30001, NodesServed: 1000, TimeToFirstMetricsSeconds: 12, TimeToAllNodesSeconds: &allNodes,
+			RSS: RSSFigures{SteadyBytes: rss},
+			CPU: CPUFigures{SecondsPerCycle: cpu, PerCycleSeconds: []float64{cpu}},
+			Latency: []LatencyFigures{
+				{Query: "all pods", Path: "direct", Items: 30001, Distribution: Summarize([]float64{allPods})},
+				{Query: "all pods", Path: "aggregator", Items: 30001, Distribution: Summarize([]float64{allPods * 2})},
+			},
+		}
+	}
+	c := &Comparison{
+		Ours:  result("ours", 0.1, 30<<20, 0.01),
+		Other: result("go", 1.2, 600<<20, 0.3),
+	}
+	var b strings.Builder
+	if err := c.WriteTable(&b); err != nil {
+		t.Fatal(err)
+	}
+	out := b.String()
+	for prefix, wants := range map[string][]string{
+		"CPU per scrape cycle":              {"1/12.0", "≤ 1/10  ok"},
+		"RSS steady":                        {"1/20.0", "≤ 1/15  ok"},
+		"latency p50: all pods, direct":     {"1/30.0", "≤ 1/20  ok"},
+		"latency p50: all pods, aggregator": {"1/30.0", "≤ 1/5  ok"},
+		"time to all nodes served":          {"ours ≤ 15s  ok"},
+	} {
+		row := lineStarting(out, prefix)
+		for _, want := range wants {
+			if !strings.Contains(row, want) {
+				t.Errorf("row %q lacks %q:\n%s", prefix, want, out)
+			}
+		}
+	}
+	// Ours needing more than the other is a ratio above 1, and a miss.
+	c.Ours.CPU.SecondsPerCycle = 2.4
+	b.Reset()
+	if err := c.WriteTable(&b); err != nil {
+		t.Fatal(err)
+	}
+	if row := lineStarting(b.String(), "CPU per scrape cycle"); !strings.Contains(row, "2.00×") || !strings.Contains(row, "≤ 1/10  MISSED") {
+		t.Errorf("CPU row: %q", row)
+	}
+}
+
+// lineStarting is the last line of out that starts with prefix (the
+// side-by-side table comes after each run's own table).
+func lineStarting(out, prefix string) string {
+	var found string
+	for _, line := range strings.Split(out, "\n") {
+		if strings.HasPrefix(line, prefix) {
+			found = line
+		}
+	}
+	return found
+}

@@ -381,7 +381,7 @@ pub static FLAGS: &[FlagSpec] = &[
         Bool,
         "",
         Extension,
-        "Keep each kubelet connection open for the next scrape. Saves a TLS handshake per node and scrape (about 0.3 ms of CPU) but holds about 60 KiB per node while idle; by default each scrape opens a connection and resumes the node's TLS session.",
+        "Keep each kubelet connection open for the next scrape. Saves a TCP and TLS handshake per node and scrape (about 0.25 ms of CPU, a third of a scrape cycle's) but holds about 37 KiB per node while idle; by default each scrape opens a connection and resumes the node's TLS session.",
     ),
     flag(
         KubeletClient,
