@@ -490,31 +490,45 @@ func (r *runner) queryPhase(ctx context.Context) error {
 	endpoints := []*Endpoint{r.direct, r.aggregator}
 	figures := make([]*LatencyFigures, 0, len(queries)*len(endpoints))
 	// One unmeasured request each: connections, aggregator discovery, and the item counts.
+	// A failure is counted with the query's errors rather than ending the run: at
+	// thousands of nodes on a saturated machine an implementation may drop the pod
+	// picked above for a cycle, and that is a figure too.
 	for _, q := range queries {
 		for _, e := range endpoints {
+			f := &LatencyFigures{Query: q.name, Path: e.Name, URLPath: q.path}
+			figures = append(figures, f)
+			failed := func(err error) {
+				f.Errors++
+				f.LastError = fmt.Sprintf("warm-up: %v", err)
+			}
 			if q.accept != "" {
 				// Not JSON: the item count is the JSON list's (the query before it).
+				f.Items = figures[len(figures)-1-len(endpoints)].Items
 				resp, err := e.GetAcceptOK(ctx, q.path, q.accept, false)
 				if err != nil {
-					return fmt.Errorf("%s via %s: %w", q.name, e.Name, err)
+					if ctx.Err() != nil {
+						return ctx.Err()
+					}
+					failed(err)
+					continue
 				}
-				figures = append(figures, &LatencyFigures{
-					Query: q.name, Path: e.Name, URLPath: q.path, Items: figures[len(figures)-len(endpoints)].Items,
-					Bytes: resp.Bytes, Gzip: resp.Gzip,
-				})
+				f.Bytes, f.Gzip = resp.Bytes, resp.Gzip
 				continue
 			}
 			resp, err := e.GetOK(ctx, q.path, true)
 			if err != nil {
-				return fmt.Errorf("%s via %s: %w", q.name, e.Name, err)
+				if ctx.Err() != nil {
+					return ctx.Err()
+				}
+				failed(err)
+				continue
 			}
 			refs, err := decodeList(resp.Body)
 			if err != nil {
-				return fmt.Errorf("%s via %s: %w", q.name, e.Name, err)
+				failed(err)
+				continue
 			}
-			figures = append(figures, &LatencyFigures{
-				Query: q.name, Path: e.Name, URLPath: q.path, Items: len(refs), Bytes: resp.Bytes, Gzip: resp.Gzip,
-			})
+			f.Items, f.Bytes, f.Gzip = len(refs), resp.Bytes, resp.Gzip
 		}
 	}
 	span := time.Duration(o.Cycles) * o.Resolution
