@@ -213,25 +213,23 @@ impl KubeletClient {
     }
 
     async fn fetch(&self, url: Url, endpoint: Endpoint) -> Result<ScrapedNode, ScrapeError> {
-        let url_text = url.to_string();
-        match tokio::time::timeout(self.request_timeout, self.fetch_unbounded(url, endpoint)).await
+        match tokio::time::timeout(self.request_timeout, self.fetch_unbounded(&url, endpoint)).await
         {
             Ok(result) => result,
             Err(_) => Err(ScrapeError::RequestTimeout {
-                url: url_text,
+                url: url.into(),
                 after: self.request_timeout,
             }),
         }
     }
 
+    /// The URL's text is copied into errors only: a successful scrape borrows it.
     async fn fetch_unbounded(
         &self,
-        url: Url,
+        url: &Url,
         endpoint: Endpoint,
     ) -> Result<ScrapedNode, ScrapeError> {
-        let url_text = url.to_string();
-        let path = url.path().to_owned();
-        let host = url.host_str().unwrap_or_default().to_owned();
+        let url_text = url.as_str();
         let uri: Uri = url_text.parse().map_err(|e| ScrapeError::Internal {
             detail: format!("kubelet URL {url_text}: {e}"),
         })?;
@@ -252,11 +250,12 @@ impl KubeletClient {
             .http
             .request(request)
             .await
-            .map_err(|e| self.classify(&e, &url_text, host))?;
+            .map_err(|e| self.classify(&e, url))?;
 
         let status = response.status();
         if status != StatusCode::OK {
             let body = error_snippet(response).await;
+            let url_text = url_text.to_owned();
             return Err(match status {
                 StatusCode::UNAUTHORIZED => ScrapeError::Unauthorized {
                     url: url_text,
@@ -264,7 +263,7 @@ impl KubeletClient {
                 },
                 StatusCode::FORBIDDEN => ScrapeError::Forbidden {
                     url: url_text,
-                    subresource: kubelet_subresource(&path),
+                    subresource: kubelet_subresource(url.path()),
                     body,
                 },
                 StatusCode::NOT_FOUND => ScrapeError::NotFound { url: url_text },
@@ -276,7 +275,7 @@ impl KubeletClient {
             });
         }
 
-        let body = self.read_body(response, &url_text).await?;
+        let body = self.read_body(response, url_text).await?;
         let metrics = if body.len() <= DECODE_INLINE_BYTES {
             decode(endpoint, &body, scrape_start)
         } else {
@@ -289,7 +288,7 @@ impl KubeletClient {
                 })?
         }
         .map_err(|source| ScrapeError::Decode {
-            url: url_text,
+            url: url_text.to_owned(),
             source,
         })?;
         Ok(ScrapedNode { endpoint, metrics })
@@ -329,22 +328,18 @@ impl KubeletClient {
 
     /// Maps a failure to send the request (or get the response head) to what an operator can
     /// act on.
-    fn classify(
-        &self,
-        error: &hyper_util::client::legacy::Error,
-        url: &str,
-        host: String,
-    ) -> ScrapeError {
-        let url = url.to_owned();
+    fn classify(&self, error: &hyper_util::client::legacy::Error, kubelet: &Url) -> ScrapeError {
+        let url = kubelet.to_string();
+        let host = || kubelet.host_str().unwrap_or_default().to_owned();
         if let Some(tls) = find_in_chain::<rustls::Error>(error) {
             return ScrapeError::Tls {
                 url,
-                problem: tls_problem(tls, host),
+                problem: tls_problem(tls, host()),
             };
         }
         if find_in_chain::<DnsFailed>(error).is_some() {
             return ScrapeError::Dns {
-                host,
+                host: host(),
                 detail: chain_text(error),
             };
         }
