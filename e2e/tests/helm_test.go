@@ -27,34 +27,21 @@ import (
 	"slices"
 	"sort"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"k8s.io/apimachinery/pkg/util/yaml"
 )
 
-var (
-	helmBuild    sync.Once
-	helmBuildErr error
-)
+// helmBuild builds e2e/bin/helm from the module e2e/helm.
+var helmBuild = &goProgramBuild{script: "helm/build"}
 
 // helmCLI runs e2e/bin/helm, building it first (once per test binary), with
 // empty config, cache and data directories of its own. stdout is returned;
 // err carries stderr.
 func helmCLI(t *testing.T, args ...string) (string, error) {
 	t.Helper()
-	helmBuild.Do(func() {
-		out, err := exec.Command(filepath.Join(e2eDir, "helm", "build")).CombinedOutput()
-		if err != nil {
-			helmBuildErr = fmt.Errorf("e2e/helm/build: %v\n%s", err, out)
-		} else if len(out) > 0 {
-			t.Logf("e2e/helm/build: %s", bytes.TrimSpace(out))
-		}
-	})
-	if helmBuildErr != nil {
-		t.Fatal(helmBuildErr)
-	}
+	helmBuild.ensure(t)
 	home := t.TempDir()
 	cmd := exec.Command(filepath.Join(e2eDir, "bin", "helm"), args...)
 	cmd.Env = append(os.Environ(),

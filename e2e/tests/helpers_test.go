@@ -10,12 +10,15 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"fmt"
 	"io"
 	"math/big"
 	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -184,4 +187,28 @@ func sampleLine(text, series string) (string, bool) {
 		}
 	}
 	return "", false
+}
+
+// goProgramBuild runs one of e2e's build scripts (which build Go programs of
+// a module of their own when stale) once per test binary; every test needing
+// the programs waits for that one run and fails with its error.
+type goProgramBuild struct {
+	script string // relative to e2e/
+	once   sync.Once
+	err    error
+}
+
+func (b *goProgramBuild) ensure(t *testing.T) {
+	t.Helper()
+	b.once.Do(func() {
+		out, err := exec.Command(filepath.Join(e2eDir, b.script)).CombinedOutput()
+		if err != nil {
+			b.err = fmt.Errorf("e2e/%s: %v\n%s", b.script, err, out)
+		} else if len(out) > 0 {
+			t.Logf("e2e/%s: %s", b.script, bytes.TrimSpace(out))
+		}
+	})
+	if b.err != nil {
+		t.Fatal(b.err)
+	}
 }

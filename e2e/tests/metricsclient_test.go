@@ -13,31 +13,18 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 )
 
-var (
-	metricsClientBuild    sync.Once
-	metricsClientBuildErr error
-)
+// clientsBuild builds the programs of e2e/clients (metrics-client and kubectl-1.37).
+var clientsBuild = &goProgramBuild{script: "clients/build"}
 
 // buildClients builds the programs of e2e/clients (metrics-client and
 // kubectl-1.37) when needed, once per test binary.
 func buildClients(t *testing.T) {
 	t.Helper()
-	metricsClientBuild.Do(func() {
-		out, err := exec.Command(filepath.Join(e2eDir, "clients", "build")).CombinedOutput()
-		if err != nil {
-			metricsClientBuildErr = fmt.Errorf("e2e/clients/build: %v\n%s", err, out)
-		} else if len(out) > 0 {
-			t.Logf("e2e/clients/build: %s", bytes.TrimSpace(out))
-		}
-	})
-	if metricsClientBuildErr != nil {
-		t.Fatal(metricsClientBuildErr)
-	}
+	clientsBuild.ensure(t)
 }
 
 // kubectl137 runs e2e/bin/kubectl-1.37, kubectl of the same release as

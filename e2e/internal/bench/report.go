@@ -219,11 +219,7 @@ func (r *Result) WriteTable(w io.Writer) error {
 			}
 			return verdict(r.TimeToFirstMetricsSeconds <= r.ResolutionSeconds, fmt.Sprintf("≤ %gs", r.ResolutionSeconds))
 		}))
-	allNodes := "not within 4 resolutions"
-	if r.TimeToAllNodesSeconds != nil {
-		allNodes = secs(*r.TimeToAllNodesSeconds)
-	}
-	fmt.Fprintf(tw, "time to all nodes served / APIService Available\t%s / %s\t\n", allNodes, secs(r.TimeToAvailableSeconds))
+	fmt.Fprintf(tw, "time to all nodes served / APIService Available\t%s / %s\t\n", allNodesText(r), secs(r.TimeToAvailableSeconds))
 	fmt.Fprintf(tw, "RSS steady (median VmRSS over the cycles)\t%s\t%s\n", mib(r.RSS.SteadyBytes),
 		target(func(t *targets) string { return verdict(r.RSS.SteadyBytes <= t.rssBytes, "≤ "+mib(t.rssBytes)) }))
 	fmt.Fprintf(tw, "RSS max during cycles / during queries\t%s / %s\t\n", mib(r.RSS.QuietMaxBytes), mib(r.RSS.QueryMaxBytes))
