@@ -268,21 +268,22 @@ pub(crate) fn select_pods<'s>(
             Some(namespace) => Box::new(index.get_key_value(namespace).into_iter()),
             None => Box::new(index.iter()),
         };
-        namespaces
-            .flat_map(|(namespace, pods)| {
+        let mut selected = Vec::new();
+        for (namespace, pods) in namespaces {
+            // The cache and the snapshot sort a namespace's pods the same way, so each lookup
+            // continues from the previous one instead of searching the whole snapshot (that
+            // search was a third of listing every pod).
+            let mut stored = snapshot.pods_by_name(namespace);
+            selected.extend(
                 pods.iter()
-                    .map(move |(name, pod)| (namespace.as_str(), name.as_str(), pod))
-            })
-            .filter(|(namespace, name, pod)| {
-                labels.matches(&*pod.labels)
-                    && fields.matches_pod(name, Some(namespace), pod.node_name.as_deref())
-            })
-            .filter_map(|(namespace, name, pod)| {
-                snapshot
-                    .pod(namespace, name)
-                    .map(|stored| (pod.clone(), stored))
-            })
-            .collect()
+                    .filter(|(name, pod)| {
+                        labels.matches(&*pod.labels)
+                            && fields.matches_pod(name, Some(namespace), pod.node_name.as_deref())
+                    })
+                    .filter_map(|(name, pod)| stored.get(name).map(|usage| (pod.clone(), usage))),
+            );
+        }
+        selected
     })
 }
 

@@ -65,7 +65,7 @@ mod usage;
 mod window;
 
 pub use batch::{ContainerPoint, MetricsBatch, MetricsPoint, NameMap, PodRef, Timestamp};
-pub use snapshot::{PodUsage, Readiness, Snapshot};
+pub use snapshot::{PodUsage, PodsByName, Readiness, Snapshot};
 pub use store::Store;
 pub use summary::StoreSummary;
 pub use usage::{ContainerUsage, NodeUsage, Usage, UsageError};

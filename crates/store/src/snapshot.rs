@@ -191,6 +191,21 @@ impl Snapshot {
             .filter_map(|pod| self.servable(pod))
     }
 
+    /// Lookups of one namespace's pods for a caller that walks names in ascending order (a list
+    /// joining the pod cache, sorted the same way, with this snapshot): each lookup starts where
+    /// the previous one ended, so a whole list costs about one comparison per pod instead of a
+    /// binary search over every pod of the cluster. Costs one binary search to find the
+    /// namespace.
+    pub fn pods_by_name<'a>(&'a self, namespace: &str) -> PodsByName<'a> {
+        let start = self.pods.partition_point(|pod| &*pod.namespace < namespace);
+        let len = self.pods[start..].partition_point(|pod| &*pod.namespace == namespace);
+        PodsByName {
+            snapshot: self,
+            pods: &self.pods[start..start + len],
+            next: 0,
+        }
+    }
+
     /// How many nodes [`Snapshot::nodes`] yields.
     pub fn servable_node_count(&self) -> usize {
         self.counts.servable_nodes
@@ -245,6 +260,59 @@ impl Snapshot {
             containers,
             window_samples: &self.window_samples,
         })
+    }
+}
+
+/// One namespace's pods of a [`Snapshot`], looked up by name from where the last lookup ended
+/// (see [`Snapshot::pods_by_name`]).
+#[derive(Debug)]
+pub struct PodsByName<'a> {
+    snapshot: &'a Snapshot,
+    /// The namespace's pods, sorted by name.
+    pods: &'a [PodEntry],
+    /// Every pod before this one sorts before the last name looked up.
+    next: usize,
+}
+
+impl<'a> PodsByName<'a> {
+    /// The usage of pod `name` of this namespace, if it can be served. Fastest when names come
+    /// in ascending order; a name before the previous one is still found, from the start.
+    pub fn get(&mut self, name: &str) -> Option<PodUsage<'a>> {
+        if self.next > 0 && *self.pods[self.next - 1].name >= *name {
+            self.next = 0;
+        }
+        // Gallop from where the last lookup ended (probing 1, 3, 7, … pods ahead), then search
+        // the bracket found: a walk over every pod costs about one comparison each, a sparse
+        // selection a few per pod.
+        let rest = &self.pods[self.next..];
+        let mut low = 0; // every pod in rest[..low] sorts before `name`
+        let mut step = 1;
+        let high = loop {
+            let probe = low + step;
+            if probe >= rest.len() {
+                break rest.len();
+            }
+            if *rest[probe - 1].name >= *name {
+                break probe;
+            }
+            low = probe;
+            step *= 2;
+        };
+        let offset = low
+            + rest.get(low..high).map_or(0, |bracket| {
+                bracket.partition_point(|pod| *pod.name < *name)
+            });
+        let index = self.next + offset;
+        match self.pods.get(index) {
+            Some(pod) if *pod.name == *name => {
+                self.next = index + 1;
+                self.snapshot.servable(pod)
+            }
+            _ => {
+                self.next = index;
+                None
+            }
+        }
     }
 }
 
@@ -320,5 +388,60 @@ mod tests {
         );
         assert_eq!(size_of::<Series>(), 80);
         assert_eq!(size_of::<WindowSample>(), 16);
+    }
+
+    /// Pods `a-0` … in namespaces `a`, `b`, `c`; every third one is not served.
+    fn snapshot_of_pods(per_namespace: usize) -> Snapshot {
+        let mut pods = Vec::new();
+        for namespace in ["a", "b", "c"] {
+            let mut names: Vec<String> = (0..per_namespace)
+                .map(|i| format!("{namespace}-{i}"))
+                .collect();
+            names.sort();
+            for (i, name) in names.into_iter().enumerate() {
+                pods.push(PodEntry {
+                    namespace: Arc::from(namespace),
+                    name: Arc::from(name),
+                    containers: 0..0,
+                    served: (i % 3 != 2).then_some(PodTime::default()),
+                });
+            }
+        }
+        Snapshot {
+            pods,
+            ..Snapshot::default()
+        }
+    }
+
+    fn found(usage: Option<PodUsage<'_>>) -> Option<(String, String)> {
+        usage.map(|pod| (pod.namespace().to_owned(), pod.name().to_owned()))
+    }
+
+    #[test]
+    fn lookups_by_name_find_what_a_binary_search_finds_in_any_order() {
+        let snapshot = snapshot_of_pods(40);
+        let mut names: Vec<String> = (0..45).map(|i| format!("b-{i}")).collect();
+        names.push("a-1".to_owned());
+        names.push("".to_owned());
+        names.push("zzz".to_owned());
+        names.sort();
+        let selections: Vec<Vec<&String>> = vec![
+            names.iter().collect(),
+            names.iter().step_by(7).collect(),
+            names.iter().rev().collect(),
+            names.iter().skip(20).chain(names.iter().take(20)).collect(),
+        ];
+        for selection in selections {
+            let mut by_name = snapshot.pods_by_name("b");
+            for name in selection {
+                assert_eq!(
+                    found(by_name.get(name)),
+                    found(snapshot.pod("b", name)),
+                    "pod b/{name}"
+                );
+            }
+        }
+        assert!(snapshot.pods_by_name("none").get("b-1").is_none());
+        assert!(Snapshot::default().pods_by_name("b").get("b-1").is_none());
     }
 }
