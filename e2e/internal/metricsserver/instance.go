@@ -24,12 +24,16 @@ import (
 
 // Instance is a metrics-server process the sandbox started.
 type Instance struct {
-	Name    string   `json:"name"`
-	Dir     string   `json:"dir"`
-	PID     int      `json:"pid"`
-	Binary  string   `json:"binary"`
-	Args    []string `json:"args"`
-	Address string   `json:"address"`
+	Name string `json:"name"`
+	Dir  string `json:"dir"`
+	PID  int    `json:"pid"`
+	// Started is the process's start time, which tells it from a later
+	// process given the same pid. Unlike the executable's path it survives a
+	// wrapper script that execs the binary.
+	Started time.Time `json:"started,omitzero"`
+	Binary  string    `json:"binary"`
+	Args    []string  `json:"args"`
+	Address string    `json:"address"`
 	// Registered is true when the APIService routes to this instance.
 	Registered bool `json:"registered"`
 }
@@ -145,6 +149,9 @@ func Start(ctx context.Context, paths runstate.Paths, env map[string]string, cli
 		Name: opts.Name, Dir: dir, PID: cmd.Process.Pid, Binary: opts.Binary, Args: args,
 		Address: net.JoinHostPort(host, strconv.Itoa(port)), Registered: opts.Register,
 	}
+	// Unreadable only if the process is already gone; alive() then falls back
+	// to the executable's path.
+	instance.Started, _ = runstate.ProcessStartTime(instance.PID)
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
 	if err := runstate.WriteJSON(filepath.Join(dir, "instance.json"), instance); err != nil {
@@ -170,10 +177,15 @@ func Load(dir string) (*Instance, error) {
 	return &instance, nil
 }
 
-// alive is true while the recorded pid still runs the recorded binary.
+// alive is true while the recorded pid is still the process started: same
+// start time, or (when that was not recorded) the same executable.
 func (i *Instance) alive() bool {
 	if i.PID <= 0 || !runstate.Alive(i.PID) {
 		return false
+	}
+	if !i.Started.IsZero() {
+		started, err := runstate.ProcessStartTime(i.PID)
+		return err == nil && started.Equal(i.Started)
 	}
 	exe, err := os.Readlink(filepath.Join("/proc", strconv.Itoa(i.PID), "exe"))
 	if err != nil {
