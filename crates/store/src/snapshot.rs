@@ -184,11 +184,16 @@ impl Snapshot {
         &'a self,
         namespace: &str,
     ) -> impl Iterator<Item = PodUsage<'a>> + 'a {
-        let start = self.pods.partition_point(|pod| &*pod.namespace < namespace);
-        let len = self.pods[start..].partition_point(|pod| &*pod.namespace == namespace);
-        self.pods[start..start + len]
+        self.namespace_pods(namespace)
             .iter()
             .filter_map(|pod| self.servable(pod))
+    }
+
+    /// One namespace's entries, served or not, sorted by name: two binary searches.
+    fn namespace_pods(&self, namespace: &str) -> &[PodEntry] {
+        let start = self.pods.partition_point(|pod| &*pod.namespace < namespace);
+        let len = self.pods[start..].partition_point(|pod| &*pod.namespace == namespace);
+        &self.pods[start..start + len]
     }
 
     /// Lookups of one namespace's pods for a caller that walks names in ascending order (a list
@@ -197,11 +202,9 @@ impl Snapshot {
     /// binary search over every pod of the cluster. Costs one binary search to find the
     /// namespace.
     pub fn pods_by_name<'a>(&'a self, namespace: &str) -> PodsByName<'a> {
-        let start = self.pods.partition_point(|pod| &*pod.namespace < namespace);
-        let len = self.pods[start..].partition_point(|pod| &*pod.namespace == namespace);
         PodsByName {
             snapshot: self,
-            pods: &self.pods[start..start + len],
+            pods: self.namespace_pods(namespace),
             next: 0,
         }
     }
@@ -298,10 +301,8 @@ impl<'a> PodsByName<'a> {
             low = probe;
             step *= 2;
         };
-        let offset = low
-            + rest.get(low..high).map_or(0, |bracket| {
-                bracket.partition_point(|pod| *pod.name < *name)
-            });
+        // low <= high <= rest.len(): low is always a probe that was inside `rest`.
+        let offset = low + rest[low..high].partition_point(|pod| *pod.name < *name);
         let index = self.next + offset;
         match self.pods.get(index) {
             Some(pod) if *pod.name == *name => {
